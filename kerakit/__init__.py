@@ -1,0 +1,82 @@
+"""kerakit: pluggable Keras training.
+
+Components come from pip-installed plugins and the built-ins; declare a model
+from them by name, train it with Keras ``fit()``, tune it with KerasTuner and
+export it as a TensorFlow SavedModel.
+
+Importing kerakit is cheap: Keras and TensorFlow load on first use of a
+function that needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from kerakit.hookspecs import KINDS, PLUGIN_API_VERSION, hookimpl
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it, imported on first access
+_LAZY = {
+    "AmbiguousComponentError": "kerakit.errors",
+    "Component": "kerakit.registry",
+    "ComponentNotFoundError": "kerakit.errors",
+    "DataError": "kerakit.errors",
+    "Dataset": "kerakit.data",
+    "DeclarationError": "kerakit.errors",
+    "DuplicateComponentError": "kerakit.errors",
+    "InvalidParameterError": "kerakit.errors",
+    "InvalidRegistrationError": "kerakit.errors",
+    "KerakitError": "kerakit.errors",
+    "PluginError": "kerakit.errors",
+    "PluginInfo": "kerakit.plugins",
+    "PluginWarning": "kerakit.errors",
+    "components": "kerakit.components",
+    "get": "kerakit.components",
+    "get_component": "kerakit.components",
+    "load_plugins": "kerakit.plugins",
+    "plugins": "kerakit.components",
+    "register_component": "kerakit.components",
+    "split": "kerakit.data",
+}
+
+__all__ = [
+    "KINDS",
+    "PLUGIN_API_VERSION",
+    "AmbiguousComponentError",
+    "Component",
+    "ComponentNotFoundError",
+    "DataError",
+    "Dataset",
+    "DeclarationError",
+    "DuplicateComponentError",
+    "InvalidParameterError",
+    "InvalidRegistrationError",
+    "KerakitError",
+    "PluginError",
+    "PluginInfo",
+    "PluginWarning",
+    "__version__",
+    "components",
+    "get",
+    "get_component",
+    "hookimpl",
+    "load_plugins",
+    "plugins",
+    "register_component",
+    "split",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kerakit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

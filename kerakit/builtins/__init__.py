@@ -1,0 +1,1 @@
+"""The built-in components: the plugin named ``kerakit``, one module per kind."""

@@ -1,0 +1,162 @@
+"""Datasets and data checks: splits, validation against the declaration.
+
+A :class:`Dataset` holds train / validation / test splits as numpy arrays with
+the metadata a model needs (task, class names). Splits use scikit-learn's
+``train_test_split``, stratified for classification, with a fixed seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kerakit.errors import DataError
+
+TASKS = ("classification", "regression")
+
+
+@dataclass
+class Dataset:
+    """Train, validation and test splits of one dataset.
+
+    Attributes:
+        name: Dataset name.
+        x_train, y_train, x_val, y_val, x_test, y_test: The splits. ``x_test``
+            may be empty when there is no test split.
+        task: ``"classification"`` or ``"regression"``.
+        class_names: One name per class, for classification.
+        feature_names: One name per feature, for tables.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    task: str = "classification"
+    class_names: list[str] | None = None
+    feature_names: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int | None:
+        return len(self.class_names) if self.class_names is not None else None
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self.name!r}, task={self.task!r}, input_shape={self.input_shape}, "
+            f"train={len(self.x_train)}, val={len(self.x_val)}, test={len(self.x_test)})"
+        )
+
+
+def split(
+    x: Any,
+    y: Any,
+    *,
+    name: str = "data",
+    task: str | None = None,
+    val_size: float = 0.15,
+    test_size: float = 0.2,
+    seed: int = 0,
+    class_names: Sequence[str] | None = None,
+) -> Dataset:
+    """Split arrays into train / validation / test, stratified for classification.
+
+    The test split is taken first, so it stays the same whatever ``val_size``.
+
+    Args:
+        x: Features, first axis is samples.
+        y: Targets.
+        name: Dataset name.
+        task: ``"classification"`` or ``"regression"``; guessed from ``y`` if
+            ``None`` (integers or strings: classification).
+        val_size: Fraction of all samples for validation (0 for none).
+        test_size: Fraction of all samples for test (0 for none).
+        seed: Shuffle seed.
+        class_names: Names of the classes.
+
+    Returns:
+        A :class:`Dataset`.
+
+    Raises:
+        DataError: for empty data, mismatched lengths or too few samples.
+    """
+    from sklearn.model_selection import train_test_split
+
+    x, y = np.asarray(x), np.asarray(y)
+    check_arrays(x, y, name)
+    task = task or guess_task(y)
+    if task not in TASKS:
+        raise DataError(f"Invalid task. Expected one of: {TASKS}. Received: task={task!r}")
+    if not (0 <= val_size < 1 and 0 <= test_size < 1 and val_size + test_size < 1):
+        raise DataError(
+            "Invalid split sizes. Expected val_size and test_size in [0, 1) summing to less "
+            f"than 1. Received: val_size={val_size}, test_size={test_size}"
+        )
+    parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    rest_x, rest_y = x, y
+    try:
+        for part, size in (("test", test_size), ("val", val_size)):
+            if size <= 0:
+                parts[part] = (x[:0], y[:0])
+                continue
+            frac = size / (len(rest_x) / len(x))
+            stratify = rest_y if task == "classification" else None
+            rest_x, part_x, rest_y, part_y = train_test_split(
+                rest_x, rest_y, test_size=frac, random_state=seed, stratify=stratify
+            )
+            parts[part] = (part_x, part_y)
+    except ValueError as exc:
+        raise DataError(
+            f"Cannot split `{name}` ({len(x)} samples) into validation {val_size} and test "
+            f"{test_size}. Expected enough samples of each class for a stratified split. "
+            f"Received: {exc}"
+        ) from exc
+    if task == "classification" and class_names is None:
+        class_names = [str(c) for c in np.unique(y)]
+    return Dataset(
+        name, rest_x, rest_y, *parts["val"], *parts["test"], task=task,
+        class_names=list(class_names) if class_names is not None else None,
+    )
+
+
+def guess_task(y: np.ndarray) -> str:
+    """``"classification"`` for integer, boolean or string targets, else ``"regression"``."""
+    kind = np.asarray(y).dtype.kind
+    return "classification" if kind in "iubUSO" else "regression"
+
+
+def check_arrays(x: np.ndarray, y: np.ndarray | None, name: str = "data") -> None:
+    """Check features and targets before anything is trained or written.
+
+    Raises:
+        DataError: for empty data, mismatched lengths, non-numeric or
+            non-finite features.
+    """
+    if x.ndim == 0 or len(x) == 0:
+        raise DataError(
+            f"Invalid data `{name}`. Expected at least one sample. Received: x of shape {x.shape}"
+        )
+    if y is not None and len(y) != len(x):
+        raise DataError(
+            f"Invalid data `{name}`. Expected as many targets as samples. "
+            f"Received: {len(x)} samples and {len(y)} targets"
+        )
+    if x.dtype.kind not in "biuf":
+        raise DataError(
+            f"Invalid data `{name}`. Expected numeric features. Received: dtype {x.dtype}"
+        )
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).sum())
+        raise DataError(
+            f"Invalid data `{name}`. Expected finite features. Received: {bad} NaN or "
+            "infinite values; impute or drop them first"
+        )

@@ -1,0 +1,199 @@
+"""The plugin authors' contract: one hook per component kind.
+
+Every hook receives a ``register`` callable and returns nothing. A plugin
+implements any subset of them in a module that its distribution names under
+the ``kerakit`` entry-point group:
+
+    # pyproject.toml of the plugin
+    [project.entry-points.kerakit]
+    vision = "kerakit_vision.plugin"
+
+    # kerakit_vision/plugin.py
+    import kerakit
+
+    @kerakit.hookimpl
+    def kerakit_blocks(register):
+        register("se_block", SqueezeExcite)
+
+``register(name, obj, **metadata)`` takes:
+
+- ``name``: the short name, lowercase ``[a-z][a-z0-9_]*``. The registry also
+  knows it as ``<plugin>.<name>``, where ``<plugin>`` is the entry point's name.
+- ``obj``: a class or factory. Calling it with keyword parameters returns the
+  component (a layer, a loss, an initializer, ...). Its signature documents
+  the parameters; its docstring's first line is the summary.
+- ``metadata``: free keyword metadata kept with the component. ``summary=``
+  overrides the docstring's first line.
+
+The hooks are called once per process, when the registry is first used.
+Registering the same name twice from one plugin quarantines that plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pluggy
+
+PROJECT_NAME = "kerakit"
+
+#: The plugin API version a plugin may check against.
+PLUGIN_API_VERSION = 1
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+Register = Callable[..., None]
+
+
+# -------------------------------------------------------------------------
+# Data: what goes into the model and how it is prepared
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def kerakit_preprocessors(register: Register) -> None:
+    """Register preprocessors: deterministic input transforms kept at inference.
+
+    Called once when the registry loads. A preprocessor is a ``keras.layers.Layer``
+    factory. If the layer has an ``adapt(data)`` method, kerakit calls it on the
+    training split only, before training.
+
+    Args:
+        register: ``register(name, factory, **metadata)``.
+    """
+
+
+@hookspec
+def kerakit_augmentations(register: Register) -> None:
+    """Register augmentations: random transforms active in training only.
+
+    Called once when the registry loads. An augmentation is a
+    ``keras.layers.Layer`` factory. kerakit places it after the preprocessors
+    and leaves it out of every exported inference graph.
+
+    Args:
+        register: ``register(name, factory, **metadata)``.
+    """
+
+
+@hookspec
+def kerakit_datasets(register: Register) -> None:
+    """Register datasets by name.
+
+    Called once when the registry loads. A dataset is a factory returning a
+    ``kerakit.Dataset`` (train / validation / test splits with metadata).
+    It must not download anything at run time.
+
+    Args:
+        register: ``register(name, factory, **metadata)``.
+    """
+
+
+# -------------------------------------------------------------------------
+# Model: the body, its weights and what it is trained against
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def kerakit_blocks(register: Register) -> None:
+    """Register model blocks and heads.
+
+    Called once when the registry loads. A block is a ``keras.layers.Layer``
+    factory applied to the previous block's output. A head is a block
+    registered with ``role="head"`` metadata.
+
+    Args:
+        register: ``register(name, factory, **metadata)``.
+    """
+
+
+@hookspec
+def kerakit_initializers(register: Register) -> None:
+    """Register weight initializers.
+
+    Called once when the registry loads. An initializer is a
+    ``keras.initializers.Initializer`` factory.
+
+    Args:
+        register: ``register(name, factory, **metadata)``.
+    """
+
+
+@hookspec
+def kerakit_losses(register: Register) -> None:
+    """Register losses.
+
+    Called once when the registry loads. A loss is a ``keras.losses.Loss``
+    factory.
+
+    Args:
+        register: ``register(name, factory, **metadata)``.
+    """
+
+
+@hookspec
+def kerakit_metrics(register: Register) -> None:
+    """Register metrics.
+
+    Called once when the registry loads. A metric is a ``keras.metrics.Metric``
+    factory.
+
+    Args:
+        register: ``register(name, factory, **metadata)``.
+    """
+
+
+# -------------------------------------------------------------------------
+# Training: how the weights are updated and when to stop
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def kerakit_optimizers(register: Register) -> None:
+    """Register optimizers.
+
+    Called once when the registry loads. An optimizer is a
+    ``keras.optimizers.Optimizer`` factory.
+
+    Args:
+        register: ``register(name, factory, **metadata)``.
+    """
+
+
+@hookspec
+def kerakit_callbacks(register: Register) -> None:
+    """Register training callbacks (stopping rules, schedules, logging).
+
+    Called once when the registry loads. A callback is a
+    ``keras.callbacks.Callback`` factory. A factory parameter named ``run_dir``
+    receives the run directory.
+
+    Args:
+        register: ``register(name, factory, **metadata)``.
+    """
+
+
+#: The component kinds, in pipeline order; each has the hook ``kerakit_<kind>``.
+KINDS: tuple[str, ...] = (
+    "datasets",
+    "preprocessors",
+    "augmentations",
+    "blocks",
+    "initializers",
+    "losses",
+    "metrics",
+    "optimizers",
+    "callbacks",
+)
+
+
+def singular(kind: str) -> str:
+    """``"losses"`` -> ``"loss"``, ``"blocks"`` -> ``"block"``."""
+    return kind[:-2] if kind.endswith("sses") else kind[:-1]
+
+
+def hook_name(kind: str) -> str:
+    """Return the hook name for a component kind."""
+    return f"kerakit_{kind}"
+

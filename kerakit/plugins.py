@@ -1,0 +1,319 @@
+"""Plugin discovery and loading: entry points, allow / block lists, quarantine.
+
+Plugins are modules named under the ``kerakit`` entry-point group; the entry
+point's name is the plugin's name. The built-in components are the plugin
+``kerakit``, loaded through the same hooks. A third-party plugin that fails in
+any way is quarantined: its components are dropped, every other plugin still
+loads, and one :class:`~kerakit.errors.PluginWarning` says what happened.
+Strict mode turns the first failure into a :class:`~kerakit.errors.PluginError`.
+
+Controls (arguments of :func:`load_plugins`, or environment variables):
+
+- ``KERAKIT_DISABLE_PLUGIN_AUTOLOAD=1`` / ``autoload=False``: built-ins only.
+- ``KERAKIT_PLUGINS=a,b`` / ``only=["a", "b"]``: only these third-party plugins.
+- ``KERAKIT_BLOCK_PLUGINS=a,b`` / ``block=["a", "b"]``: never these.
+- ``KERAKIT_STRICT=1`` / ``strict=True``: any failure is an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata as metadata
+import os
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from kerakit import hookspecs
+from kerakit.errors import DuplicateComponentError, PluginError, PluginWarning
+from kerakit.hookspecs import singular
+from kerakit.registry import Component, Registry, make_component
+
+ENTRY_POINT_GROUP = "kerakit"
+BUILTIN_PLUGIN = "kerakit"
+BUILTIN_MODULE = "kerakit.builtins.plugin"
+LOCAL_PLUGIN = "local"
+STATUSES = ("loaded", "failed", "blocked", "disabled")
+
+
+@dataclass
+class PluginInfo:
+    """What ``kerakit plugins`` reports for one plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    status: str
+    error: str | None = None
+    components: dict[str, int] = field(default_factory=dict)
+    module: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "status": self.status,
+            "error": self.error,
+            "components": dict(self.components),
+        }
+
+
+@dataclass(frozen=True)
+class PluginControls:
+    """Which plugins to load; built from arguments, falling back to the environment."""
+
+    autoload: bool = True
+    only: frozenset[str] | None = None
+    block: frozenset[str] = frozenset()
+    strict: bool = False
+
+    @classmethod
+    def resolve(
+        cls,
+        autoload: bool | None = None,
+        only: Iterable[str] | None = None,
+        block: Iterable[str] | None = None,
+        strict: bool | None = None,
+    ) -> PluginControls:
+        env = os.environ
+        if autoload is None:
+            autoload = not _truthy(env.get("KERAKIT_DISABLE_PLUGIN_AUTOLOAD"))
+        if only is None and env.get("KERAKIT_PLUGINS", "").strip():
+            only = _split(env["KERAKIT_PLUGINS"])
+        if block is None:
+            block = _split(env.get("KERAKIT_BLOCK_PLUGINS", ""))
+        if strict is None:
+            strict = _truthy(env.get("KERAKIT_STRICT"))
+        return cls(
+            autoload=bool(autoload),
+            only=None if only is None else frozenset(only),
+            block=frozenset(block),
+            strict=bool(strict),
+        )
+
+
+_cache: tuple[PluginControls, Registry] | None = None
+# Components registered from user code with kerakit.register_component();
+# re-added to every freshly loaded registry.
+_local_components: list[Component] = []
+
+
+def load_plugins(
+    *,
+    autoload: bool | None = None,
+    only: Iterable[str] | None = None,
+    block: Iterable[str] | None = None,
+    strict: bool | None = None,
+    reload: bool = False,
+) -> Registry:
+    """Discover and load plugins, once per process and set of controls.
+
+    Args:
+        autoload: ``False`` loads the built-ins only.
+        only: Names of the only third-party plugins to load.
+        block: Names of plugins never to load.
+        strict: Raise on the first plugin failure instead of quarantining.
+        reload: Rescan entry points and load again even if already loaded.
+
+    Returns:
+        The filled :class:`~kerakit.registry.Registry`; its ``plugins`` attribute
+        maps each plugin name to its :class:`PluginInfo`.
+
+    Raises:
+        PluginError: in strict mode, for the first plugin that fails.
+
+    Example:
+        >>> registry = load_plugins(autoload=False)
+        >>> registry.plugins["kerakit"].status
+        'loaded'
+    """
+    global _cache
+    controls = PluginControls.resolve(autoload, only, block, strict)
+    if not reload and _cache is not None and _cache[0] == controls:
+        return _cache[1]
+    if reload:
+        _entry_points.cache_clear()
+    registry = _Loader(controls).load()
+    _cache = (controls, registry)
+    return registry
+
+
+def current_registry() -> Registry:
+    """The registry of the last load, loading with the environment's controls if none."""
+    return _cache[1] if _cache is not None else load_plugins()
+
+
+def add_local_component(component: Component) -> None:
+    """Register a component defined in user code, in this process only."""
+    registry = current_registry()
+    registry.add(component)
+    _local_components.append(component)
+    info = registry.plugins.setdefault(
+        LOCAL_PLUGIN, PluginInfo(LOCAL_PLUGIN, None, None, "loaded", module="__main__")
+    )
+    info.components = registry.counts(LOCAL_PLUGIN)
+
+
+class _Loader:
+    """One load: a fresh pluggy manager, registry and plugin table."""
+
+    def __init__(self, controls: PluginControls) -> None:
+        self.controls = controls
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.registry = Registry()
+        self.registry.plugins = {}
+        self.failures: list[PluginInfo] = []
+
+    def load(self) -> Registry:
+        from kerakit import __version__
+
+        builtin = PluginInfo(
+            BUILTIN_PLUGIN, "kerakit", __version__, "loaded", module=BUILTIN_MODULE
+        )
+        self._load_one(builtin, lambda: importlib.import_module(BUILTIN_MODULE), builtin=True)
+        for ep in _entry_points():
+            self._consider(ep)
+        for component in _local_components:
+            self.registry.add(component)
+        if self.failures:
+            lines = "; ".join(f"{info.error}" for info in self.failures)
+            warnings.warn(
+                f"{len(self.failures)} kerakit plugin(s) quarantined, the others loaded: {lines}. "
+                "Run `kerakit plugins` for details.",
+                PluginWarning,
+                stacklevel=3,
+            )
+        return self.registry
+
+    def _consider(self, ep: metadata.EntryPoint) -> None:
+        dist = getattr(ep, "dist", None)
+        info = PluginInfo(
+            ep.name,
+            dist.name if dist is not None else None,
+            dist.version if dist is not None else None,
+            "loaded",
+            module=ep.value,
+        )
+        if ep.name in self.registry.plugins:
+            other = self.registry.plugins[ep.name]
+            info.status, info.error = "failed", (
+                f"plugin `{ep.name}` ({info.distribution}): the name is already taken by "
+                f"{other.distribution or 'kerakit'}; rename the entry point"
+            )
+            self._fail(info, None)
+            # A clash keeps the first plugin's row; the loser is reported under a unique key.
+            self.registry.plugins[f"{ep.name}@{info.distribution}"] = info
+            return
+        self.registry.plugins[ep.name] = info
+        if ep.name in self.controls.block:
+            info.status = "blocked"
+        elif not self.controls.autoload or (
+            self.controls.only is not None and ep.name not in self.controls.only
+        ):
+            info.status = "disabled"
+        else:
+            self._load_one(info, ep.load)
+
+    def _load_one(
+        self, info: PluginInfo, import_module: Callable[[], Any], builtin: bool = False
+    ) -> None:
+        self.registry.plugins[info.name] = info
+        stage = "import"
+        try:
+            try:
+                module = import_module()
+            except Exception as exc:
+                raise PluginError(f"cannot import `{info.module}`: {_describe(exc)}") from exc
+            stage = "check"
+            _check_api(module)
+            self.pm.register(module, name=info.name)
+            self.pm.check_pending()
+            stage = "hooks"
+            staged = self._call_hooks(info)
+            for component in staged:
+                self.registry.add(component)
+        except Exception as exc:
+            if builtin:
+                raise
+            if stage != "import" and self.pm.get_plugin(info.name) is not None:
+                self.pm.unregister(name=info.name)
+            self.registry.remove_plugin(info.name)
+            info.status = "failed"
+            reason = str(exc) if isinstance(exc, PluginError) else _describe(exc)
+            info.error = f"plugin `{info.name}` ({info.distribution} {info.version}): {reason}"
+            self._fail(info, exc)
+            return
+        info.components = self.registry.counts(info.name)
+
+    def _call_hooks(self, info: PluginInfo) -> list[Component]:
+        staged: list[Component] = []
+        seen: set[tuple[str, str]] = set()
+        for kind in hookspecs.KINDS:
+            caller = getattr(self.pm.hook, hookspecs.hook_name(kind))
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name != info.name:
+                    continue
+
+                def register(name: Any, obj: Any = None, _kind: str = kind, **meta: Any) -> None:
+                    component = make_component(
+                        _kind, name, obj, info.name, info.distribution, info.version, meta
+                    )
+                    if (_kind, component.name) in seen:
+                        raise DuplicateComponentError(
+                            f"Plugin `{info.name}` registered the {singular(_kind)} "
+                            f"`{component.name}` twice. Each name may be registered once per "
+                            "plugin; rename one of them."
+                        )
+                    seen.add((_kind, component.name))
+                    staged.append(component)
+
+                try:
+                    impl.function(*[register for _ in impl.argnames])
+                except Exception as exc:
+                    raise PluginError(
+                        f"hook `{hookspecs.hook_name(kind)}` raised {_describe(exc)}"
+                    ) from exc
+        return staged
+
+    def _fail(self, info: PluginInfo, exc: BaseException | None) -> None:
+        if self.controls.strict:
+            raise PluginError(f"Strict mode: {info.error}") from exc
+        self.failures.append(info)
+
+
+def _check_api(module: Any) -> None:
+    """Quarantine a plugin that declares plugin-API versions this kerakit lacks."""
+    supported = getattr(module, "KERAKIT_PLUGIN_API", None)
+    if supported is None:
+        return
+    versions = {supported} if isinstance(supported, int) else set(supported)
+    if hookspecs.PLUGIN_API_VERSION not in versions:
+        raise PluginError(
+            f"incompatible plugin API. Expected a plugin supporting version "
+            f"{hookspecs.PLUGIN_API_VERSION}. Received: KERAKIT_PLUGIN_API={supported!r}"
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def _entry_points() -> tuple[metadata.EntryPoint, ...]:
+    # Scanning every installed distribution is slow; do it once per process.
+    return tuple(sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name))
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]

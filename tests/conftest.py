@@ -1,0 +1,80 @@
+"""Shared fixtures: the fixture plugins pip-installed once, seeds, CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_PLUGINS = sorted((ROOT / "tests" / "plugins").iterdir())
+
+
+def pip_install_target(target: Path, *projects: Path) -> None:
+    """pip-install local projects into ``target``, with their real entry points."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+         "--no-build-isolation", "--disable-pip-version-check", "--target", str(target),
+         *map(str, projects)],
+        check=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site directory holding every fixture plugin, installed by pip."""
+    site = tmp_path_factory.mktemp("plugin_site")
+    pip_install_target(site, *FIXTURE_PLUGINS)
+    return site
+
+
+@pytest.fixture
+def installed_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch):
+    """Make the fixture plugins visible to this process, and forget them afterwards."""
+    import kerakit.plugins
+
+    for var in ("KERAKIT_DISABLE_PLUGIN_AUTOLOAD", "KERAKIT_PLUGINS", "KERAKIT_BLOCK_PLUGINS",
+                "KERAKIT_STRICT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.syspath_prepend(str(plugin_site))
+    try:
+        yield plugin_site
+    finally:
+        monkeypatch.undo()
+        kerakit.plugins.load_plugins(reload=True)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import keras
+
+    keras.utils.set_random_seed(0)
+
+
+def cli_env(plugin_site: Path | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KERAKIT_")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if plugin_site is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin_site), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, plugin_site: Path | None = None, cwd: Path | None = None,
+            timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    """Run ``python -m kerakit ARGS`` in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "kerakit", *args],
+        capture_output=True, text=True, env=cli_env(plugin_site, **env), cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def run_cli_json(*args: str, **kwargs) -> object:
+    result = run_cli(*args, "--json", **kwargs)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
