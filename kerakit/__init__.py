@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from kerakit import hp
 from kerakit.hookspecs import KINDS, PLUGIN_API_VERSION, hookimpl
 
 __version__ = "0.1.0"
@@ -20,6 +21,16 @@ __version__ = "0.1.0"
 # public name -> module that defines it, imported on first access
 _LAZY = {
     "AmbiguousComponentError": "kerakit.errors",
+    "Input": "kerakit.spec",
+    "Model": "kerakit.spec",
+    "Run": "kerakit.train",
+    "Sampler": "kerakit.spec",
+    "Use": "kerakit.spec",
+    "build": "kerakit.build",
+    "fit": "kerakit.train",
+    "load": "kerakit.saving",
+    "load_data": "kerakit.train",
+    "use": "kerakit.spec",
     "Component": "kerakit.registry",
     "ComponentNotFoundError": "kerakit.errors",
     "DataError": "kerakit.errors",
@@ -51,21 +62,32 @@ __all__ = [
     "Dataset",
     "DeclarationError",
     "DuplicateComponentError",
+    "Input",
     "InvalidParameterError",
     "InvalidRegistrationError",
     "KerakitError",
+    "Model",
     "PluginError",
     "PluginInfo",
     "PluginWarning",
+    "Run",
+    "Sampler",
+    "Use",
     "__version__",
+    "build",
     "components",
+    "fit",
     "get",
     "get_component",
     "hookimpl",
+    "hp",
+    "load",
+    "load_data",
     "load_plugins",
     "plugins",
     "register_component",
     "split",
+    "use",
 ]
 
 

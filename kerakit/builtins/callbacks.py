@@ -102,52 +102,50 @@ class ConvergenceStop(keras.callbacks.Callback):
 class OverfittingMonitor(keras.callbacks.Callback):
     """Detect overfitting: validation loss rising while training loss falls.
 
-    When that has gone on for ``patience`` epochs, the divergence epoch (where
-    validation loss was last at its minimum) is recorded in ``diverged_epoch``,
+    Uses :func:`kerakit.report.divergence_epoch` on the curves so far. When it
+    finds a divergence, the epoch is kept in ``diverged_epoch`` and reported,
     and training stops if ``stop`` is true.
 
     Example:
-        >>> monitor = OverfittingMonitor(patience=3, stop=True)
+        >>> monitor = OverfittingMonitor(patience=5, stop=True)
 
     Args:
         patience: Consecutive epochs of divergence before it counts.
-        min_delta: Smallest rise in validation loss that counts.
+        tolerance: Relative rise of the (smoothed) validation loss that counts.
         stop: Stop training when overfitting is detected.
     """
 
-    def __init__(self, patience: int = 3, min_delta: float = 0.0, stop: bool = False) -> None:
+    def __init__(self, patience: int = 5, tolerance: float = 0.1, stop: bool = False) -> None:
         super().__init__()
-        self.patience, self.min_delta, self.stop = patience, min_delta, stop
+        self.patience, self.tolerance, self.stop = patience, tolerance, stop
         self.diverged_epoch: int | None = None
         self.stopped_epoch: int | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self.best_val, self.best_epoch, self.count = math.inf, 0, 0
-        self.last_train = math.inf
+        self.curves: dict[str, list[float]] = {"loss": [], "val_loss": []}
         self.diverged_epoch = self.stopped_epoch = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        from kerakit.report import divergence_epoch
+
         logs = logs or {}
-        val, train = logs.get("val_loss"), logs.get("loss")
-        if val is None or train is None:
+        if "loss" not in logs or "val_loss" not in logs:
             return
-        if val < self.best_val:
-            self.best_val, self.best_epoch, self.count = val, epoch, 0
-        elif val > self.best_val + self.min_delta and train < self.last_train:
-            self.count += 1
-        self.last_train = train
-        if self.count >= self.patience and self.diverged_epoch is None:
-            self.diverged_epoch = self.best_epoch
-            print(
-                f"Overfitting detected: validation loss has risen since epoch "
-                f"{self.best_epoch + 1} while training loss fell."
-            )
-            if self.stop:
-                self.stopped_epoch = epoch
-                self.model.stop_training = True
+        self.curves["loss"].append(float(logs["loss"]))
+        self.curves["val_loss"].append(float(logs["val_loss"]))
+        found = divergence_epoch(self.curves, self.patience, self.tolerance)
+        first = found is not None and self.diverged_epoch is None
+        self.diverged_epoch = found  # a new validation minimum cancels an earlier rise
+        if not first:
+            return
+        print(f"\nOverfitting detected: validation loss has risen since epoch {found + 1} "
+              "while training loss fell.")
+        if self.stop:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
 
     def get_config(self) -> dict[str, Any]:
-        return {"patience": self.patience, "min_delta": self.min_delta, "stop": self.stop}
+        return {"patience": self.patience, "tolerance": self.tolerance, "stop": self.stop}
 
 
 def reduce_lr_on_plateau(

@@ -85,6 +85,6 @@ class RegressionHead(keras.layers.Dense):
 
 
 CATALOGUE = {
-    "classifier": ClassificationHead,
-    "regressor": RegressionHead,
+    "classifier": (ClassificationHead, {"task": "classification"}),
+    "regressor": (RegressionHead, {"task": "regression"}),
 }

@@ -40,8 +40,8 @@ def kerakit_blocks(register: Register) -> None:
     from kerakit.builtins import blocks, heads
 
     _register_all(register, blocks.CATALOGUE)
-    for name, obj in heads.CATALOGUE.items():
-        register(name, obj, role="head")
+    for name, (obj, meta) in heads.CATALOGUE.items():
+        register(name, obj, role="head", **meta)
 
 
 @hookimpl

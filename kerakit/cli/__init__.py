@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from kerakit import __version__
-from kerakit.cli import catalog
+from kerakit.cli import catalog, train
 
-COMMANDS = (catalog,)
+COMMANDS = (train, catalog)
 
 
 def build_parser() -> argparse.ArgumentParser:

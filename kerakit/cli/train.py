@@ -1,0 +1,55 @@
+"""``kerakit train``: train the embedded default or a recipe."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a declaration (default: the embedded digits CNN)",
+        description="Train a declaration and write a run directory. With no recipe, trains "
+        "the embedded default: a small CNN on the digits dataset.",
+    )
+    p.add_argument("recipe", nargs="?",
+                   help="path.py[:NAME] or declaration.json (default: the embedded default)")
+    p.add_argument("--data", help="registered dataset name (default: the recipe's `data`, "
+                   "or digits)")
+    p.add_argument("--epochs", type=int, help="maximum epochs")
+    p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--out", help="run directory (default: runs/<name>-<timestamp>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
+    p.add_argument("--json", action="store_true",
+                   help="print the metrics JSON on stdout (progress goes to stderr)")
+    p.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import json
+
+    from kerakit.defaults import DEFAULT_DATA, digits_cnn
+    from kerakit.recipes import load_recipe
+    from kerakit.train import fit
+
+    if args.recipe:
+        decl, data = load_recipe(args.recipe)
+    else:
+        decl, data = digits_cnn(), DEFAULT_DATA
+    data = args.data or data or DEFAULT_DATA
+    # --json keeps stdout for the one JSON document; Keras' progress goes to stderr.
+    progress = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with progress:
+        run = fit(decl, data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                  out=args.out, overwrite=args.overwrite,
+                  verbose=1 if sys.stdout.isatty() and not args.json else 2)
+    if args.json:
+        print(json.dumps(json.loads((run.dir / "metrics.json").read_text()) |
+                         {"dir": str(run.dir)}, indent=2))
+    else:
+        print()
+        print(run.summary())
+    return 0

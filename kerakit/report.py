@@ -1,0 +1,122 @@
+"""What a run reports: history table, curves plot, overfitting point, test report."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def divergence_epoch(
+    history: Mapping[str, Sequence[float]],
+    patience: int = 5,
+    tolerance: float = 0.1,
+    window: int = 3,
+) -> int | None:
+    """Where overfitting began: validation loss rising for good while training loss falls.
+
+    Both curves are smoothed with a moving average of ``window`` epochs, so
+    the epoch-to-epoch noise of augmented training is not taken for a trend.
+    Overfitting is detected when, for the last ``patience`` epochs, the
+    smoothed validation loss has stayed more than ``tolerance`` (relative)
+    above its minimum, while the smoothed training loss has stayed below its
+    value at that minimum. A later new minimum cancels an earlier rise.
+
+    Returns:
+        The 0-based epoch of the validation minimum where the curves part, or ``None``.
+    """
+    val, train = history.get("val_loss"), history.get("loss")
+    if not val or not train or len(val) < window + patience:
+        return None
+    kernel = np.ones(window) / window
+    val_s = np.convolve(np.asarray(val, dtype=float), kernel, mode="valid")
+    train_s = np.convolve(np.asarray(train, dtype=float), kernel, mode="valid")
+    best = int(np.argmin(val_s))
+    recent = range(len(val_s) - patience, len(val_s))
+    if recent.start <= best:
+        return None
+    if all(val_s[i] > val_s[best] * (1 + tolerance) and train_s[i] < train_s[best]
+           for i in recent):
+        return best + window // 2  # a smoothed point covers `window` epochs; take its centre
+    return None
+
+
+def best_epoch(history: Mapping[str, Sequence[float]]) -> int | None:
+    """0-based epoch with the lowest validation loss (training loss if no validation)."""
+    values = history.get("val_loss") or history.get("loss")
+    return int(np.argmin(values)) if values else None
+
+
+def write_history_csv(history: Mapping[str, Sequence[float]], path: Path) -> None:
+    keys = list(history)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", *keys])
+        for epoch in range(len(history[keys[0]]) if keys else 0):
+            writer.writerow([epoch + 1, *(history[k][epoch] for k in keys)])
+
+
+def plot_curves(
+    history: Mapping[str, Sequence[float]],
+    path: Path,
+    *,
+    title: str = "",
+    best: int | None = None,
+    stopped: int | None = None,
+    diverged: int | None = None,
+) -> None:
+    """Loss and each metric per epoch, train vs validation, with key epochs marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        epochs = np.arange(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], label="train")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], label="validation")
+        marks = (("best", best, "green"), ("stopped", stopped, "grey"),
+                 ("overfitting from", diverged, "red"))
+        for label, epoch, color in marks:
+            if epoch is not None:
+                ax.axvline(epoch + 1, color=color, linestyle="--", linewidth=1,
+                           label=f"{label} (epoch {epoch + 1})")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def classification_summary(
+    y_true: np.ndarray, y_prob: np.ndarray, class_names: Sequence[str] | None
+) -> dict[str, Any]:
+    """scikit-learn's classification report and confusion matrix, JSON-ready."""
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    y_prob = np.asarray(y_prob)
+    if y_prob.ndim == 2 and y_prob.shape[1] > 1:
+        y_pred = y_prob.argmax(axis=1)
+    else:
+        y_pred = (y_prob.reshape(-1) > 0.5).astype(int)
+    y_true = np.asarray(y_true).reshape(-1).astype(int)
+    n = len(class_names) if class_names else int(max(y_true.max(), y_pred.max()) + 1)
+    labels = list(range(n))
+    names = [str(c) for c in class_names] if class_names else [str(i) for i in labels]
+    report = classification_report(y_true, y_pred, labels=labels, target_names=names,
+                                   output_dict=True, zero_division=0)
+    return {
+        "classification_report": report,
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "class_names": names,
+    }

@@ -1,0 +1,171 @@
+"""Saving and loading models with their manifest; loading is always safe mode.
+
+A ``model.keras`` written by kerakit carries ``kerakit_manifest.json`` inside
+its zip, naming the plugins its components come from. :func:`load` reads it,
+makes sure those plugins are loaded (their entry points import the modules
+that define the classes), and only then asks Keras to load the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kerakit.errors import KerakitError
+from kerakit.hookspecs import singular
+
+MANIFEST_MEMBER = "kerakit_manifest.json"
+
+
+class MissingPluginError(KerakitError):
+    """A saved model needs a component whose plugin is not available."""
+
+
+class UnsafeModelError(KerakitError):
+    """A model file holds code (e.g. a ``Lambda`` layer) and was refused."""
+
+
+def versions() -> dict[str, Any]:
+    """kerakit, Keras, TensorFlow and Python versions, and the Keras backend."""
+    import keras
+
+    from kerakit import __version__
+
+    try:
+        import tensorflow as tf
+
+        tf_version = tf.__version__
+    except ImportError:
+        tf_version = None
+    return {
+        "kerakit": __version__,
+        "keras": keras.__version__,
+        "tensorflow": tf_version,
+        "backend": keras.backend.backend(),
+        "python": platform.python_version(),
+    }
+
+
+def make_manifest(components: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A manifest: versions, the plugins and components used, and ``extra``."""
+    plugins: dict[str, dict[str, Any]] = {}
+    for c in components:
+        plugins.setdefault(c["plugin"], {"name": c["plugin"], "distribution": c["distribution"],
+                                         "version": c["version"]})
+    return {
+        **versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "plugins": sorted(plugins.values(), key=lambda p: p["name"]),
+        "components": components,
+        **extra,
+    }
+
+
+def save_model(model: Any, path: Path, manifest: Mapping[str, Any]) -> None:
+    """Save ``model`` to ``path`` (.keras) with the manifest inside the archive."""
+    model.save(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(MANIFEST_MEMBER, json.dumps(manifest, indent=2, default=str))
+
+
+def read_manifest(path: str | Path) -> dict[str, Any] | None:
+    """The manifest of a run directory or a ``.keras`` file, or ``None``."""
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / "manifest.json"
+        if candidate.exists():
+            return json.loads(candidate.read_text())
+        path = path / "model.keras"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if MANIFEST_MEMBER in archive.namelist():
+                return json.loads(archive.read(MANIFEST_MEMBER))
+    except (zipfile.BadZipFile, FileNotFoundError, IsADirectoryError):
+        return None
+    return None
+
+
+def load(path: str | Path, *, compile: bool = True) -> Any:
+    """Load a run directory or a ``.keras`` file, in any process, with its plugins.
+
+    The plugins the manifest names are activated first, so no import and no
+    ``custom_objects`` are needed. Loading always uses Keras safe mode.
+
+    Args:
+        path: A run directory (holding ``model.keras``) or a ``.keras`` file.
+        compile: Restore the training configuration too.
+
+    Returns:
+        The ``keras.Model``.
+
+    Raises:
+        FileNotFoundError: if there is no model at ``path``.
+        MissingPluginError: naming the component, distribution and version needed.
+        UnsafeModelError: if the file holds code, such as a ``Lambda`` layer.
+
+    Example:
+        >>> model = load("runs/digits")
+    """
+    path = Path(path)
+    model_path = path / "model.keras" if path.is_dir() else path
+    if not model_path.is_file():
+        raise FileNotFoundError(
+            f"No model at {str(path)!r}. Expected a run directory holding model.keras, or a "
+            ".keras file."
+        )
+    manifest = read_manifest(path) or {}
+    require_plugins(manifest.get("components", []))
+    import keras
+
+    try:
+        return keras.saving.load_model(model_path, compile=compile, safe_mode=True)
+    except ValueError as exc:
+        text = str(exc)
+        if "safe_mode" in text or "lambda" in text.lower():
+            raise UnsafeModelError(
+                f"Refused to load {str(model_path)!r}: it contains a Lambda layer or other "
+                "serialized code, which could run anything when loaded. kerakit always loads in "
+                "Keras safe mode; rebuild the model from registered components instead."
+            ) from exc
+        raise
+    except TypeError as exc:
+        if "Could not locate" in str(exc):
+            raise MissingPluginError(
+                f"Cannot load {str(model_path)!r}: {exc}. A class it uses is not registered; "
+                "install the plugin that provides it, or import the module that defines it."
+            ) from exc
+        raise
+
+
+def require_plugins(components: list[Mapping[str, Any]]) -> None:
+    """Raise :class:`MissingPluginError` for a component that cannot be found now.
+
+    Args:
+        components: ``components`` entries of a manifest.
+    """
+    from kerakit.plugins import current_registry
+
+    registry = current_registry()
+    for c in components:
+        if (c["kind"], c["name"]) in registry:
+            continue
+        dist = c.get("distribution")
+        info = registry.plugins.get(c["plugin"])
+        if c["plugin"] == "local":
+            hint = "it was defined in a script: import that script before loading"
+        elif info is not None and info.status != "loaded":
+            hint = f"plugin `{c['plugin']}` is installed but {info.status}" + (
+                f" ({info.error})" if info.error else "")
+        else:
+            hint = f"install it with: pip install '{dist}=={c.get('version')}'" if dist else \
+                "install the plugin that provides it"
+        raise MissingPluginError(
+            f"The model needs the {singular(c['kind'])} "
+            f"`{c['name']}` from plugin `{c['plugin']}` (distribution {dist} "
+            f"{c.get('version')}), which is not available: {hint}."
+        )

@@ -1,0 +1,329 @@
+"""Training: data checks, ``fit()``, test evaluation and the run directory.
+
+A run directory is written beside its target as ``.<name>.partial`` and
+renamed into place when the run is complete, so the target is never
+half-written. A crashed run leaves the partial directory with Keras'
+backup-and-restore state; the same ``fit`` call resumes from it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerakit.build import build, components_used, head_info
+from kerakit.data import Dataset, check_arrays, split
+from kerakit.errors import DataError, DeclarationError
+from kerakit.plugins import current_registry
+from kerakit.spec import Model, Sampler, check, resolve
+
+RUN_FILES = ("model.keras", "declaration.json", "history.csv", "metrics.json", "curves.png",
+             "manifest.json")
+
+
+@dataclass
+class Run:
+    """The outcome of :func:`fit`.
+
+    Attributes:
+        model: The trained ``keras.Model`` (best weights when early stopping restored them).
+        history: Per-epoch values, e.g. ``history["val_loss"]``.
+        metrics: Test metrics, e.g. ``{"loss": 0.05, "accuracy": 0.99}``.
+        dir: The run directory.
+        declaration: The concrete declaration that was trained.
+        best_epoch: 0-based epoch with the best validation loss.
+        epochs_run: How many epochs ran.
+        diverged_epoch: 0-based epoch where overfitting began, if it did.
+        report: Classification report and confusion matrix, for classifiers.
+    """
+
+    model: Any
+    history: dict[str, list[float]]
+    metrics: dict[str, float]
+    dir: Path
+    declaration: Model
+    best_epoch: int | None = None
+    epochs_run: int = 0
+    diverged_epoch: int | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A few lines for people: test metrics, best epoch, where the outputs are."""
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in self.metrics.items())
+        lines = [f"test: {metrics}"]
+        if self.best_epoch is not None:
+            lines.append(f"best epoch: {self.best_epoch + 1} of {self.epochs_run} run")
+        if self.diverged_epoch is not None:
+            lines.append(f"overfitting: validation loss rose from epoch {self.diverged_epoch + 1}")
+        lines.append(f"outputs: {self.dir}")
+        return "\n".join(lines)
+
+
+def load_data(data: Any, decl: Model) -> Dataset:
+    """Turn ``data`` into train / validation / test splits.
+
+    Args:
+        data: A registered dataset name; a :class:`~kerakit.data.Dataset`; a tuple
+            ``(x, y)`` (split by the declaration's ``validation_split``, with a
+            20% test split); or a dict with ``train``, ``val`` and ``test``
+            ``(x, y)`` tuples.
+        decl: The concrete declaration (its validation split is used).
+
+    Splits always use the seed 0, whatever the declaration's seed, so runs
+    with different seeds are compared on the same test set.
+
+    Raises:
+        DataError: for anything else, or data that cannot be split.
+    """
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, str):
+        factory = current_registry().get("datasets", data)
+        return factory.create(val_size=float(decl.validation_split))
+    if isinstance(data, tuple) and len(data) == 2:
+        return split(*data, val_size=float(decl.validation_split), test_size=0.2, seed=0,
+                     task=head_info(decl)["task"],
+                     class_names=head_info(decl).get("class_names"))
+    if isinstance(data, dict) and {"train", "val"} <= set(data):
+        empty = (np.asarray(data["train"][0])[:0], np.asarray(data["train"][1])[:0])
+        parts = [tuple(np.asarray(a) for a in data.get(k, empty)) for k in ("train", "val", "test")]
+        info = head_info(decl)
+        return Dataset("data", *parts[0], *parts[1], *parts[2], task=info["task"],
+                       class_names=info.get("class_names"))
+    raise DataError(
+        "Invalid data. Expected a registered dataset name (e.g. 'digits'), a kerakit.Dataset, "
+        f"an (x, y) tuple, or a dict of (x, y) splits. Received: {type(data).__name__}"
+    )
+
+
+def check_data(decl: Model, data: Dataset) -> None:
+    """Check the data against the declaration before anything is trained or written.
+
+    Raises:
+        DataError: for a shape that does not match the inputs, NaN or inf
+            features, labels out of range for the head, or empty splits.
+    """
+    expected = decl.inputs.shape
+    for part in ("train", "val", "test"):
+        x, y = getattr(data, f"x_{part}"), getattr(data, f"y_{part}")
+        if part == "train" or len(x):
+            check_arrays(np.asarray(x), np.asarray(y), f"{data.name} ({part})")
+        got = tuple(np.asarray(x).shape[1:])
+        if len(got) != len(expected) or any(e is not None and e != g
+                                            for e, g in zip(expected, got, strict=False)):
+            raise DataError(
+                f"Invalid data `{data.name}` ({part}): shape does not match the declared inputs. "
+                f"Expected samples of shape {expected}. Received: {got}"
+            )
+    info = head_info(decl)
+    if info["task"] == "classification":
+        classes = info["classes"]
+        for part in ("train", "val", "test"):
+            y = np.asarray(getattr(data, f"y_{part}"))
+            if len(y) and (y.dtype.kind not in "iub" or y.min() < 0 or y.max() >= classes):
+                raise DataError(
+                    f"Invalid labels in `{data.name}` ({part}). Expected integer class indices "
+                    f"in [0, {classes - 1}] for the head's {classes} classes. Received: "
+                    f"dtype {y.dtype}, values from {y.min()} to {y.max()}"
+                )
+    if not len(data.x_val):
+        raise DataError(
+            f"Invalid data `{data.name}`: the validation split is empty. Expected "
+            "validation_split > 0 or a `val` split; early stopping and the curves need it."
+        )
+
+
+def fit(
+    decl: Model,
+    data: Any,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    sampler: Sampler | None = None,
+    verbose: str | int = "auto",
+    callbacks: Sequence[Any] = (),
+) -> Run:
+    """Train a declaration with Keras ``fit()``, evaluate it on the test split, save a run.
+
+    Placeholders take their defaults unless ``sampler`` chooses them.
+    Statistics-based preprocessors adapt on the training split only.
+
+    Args:
+        decl: The declaration.
+        data: See :func:`load_data`.
+        epochs: Overrides the declaration's.
+        batch_size: Overrides the declaration's.
+        seed: Overrides the declaration's.
+        out: Run directory; defaults to ``runs/<name>-<timestamp>``.
+        overwrite: Replace an existing run at ``out``.
+        sampler: Chooses placeholder values.
+        verbose: Passed to ``model.fit``.
+        callbacks: Extra Keras callbacks, after the declared ones.
+
+    Returns:
+        A :class:`Run`.
+
+    Raises:
+        DeclarationError: for unknown components or parameters, or a model that
+            cannot be built; nothing is written.
+        DataError: for data that does not fit the declaration; nothing is written.
+        FileExistsError: if ``out`` holds a run and ``overwrite`` is false.
+
+    Example:
+        >>> run = fit(decl, "digits", epochs=30)
+        >>> run.metrics["accuracy"]
+    """
+    import keras
+
+    overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size),
+                                   ("seed", seed)) if v is not None}
+    if overrides:
+        decl = decl.replace(**overrides)
+    check(decl, current_registry().get)
+    concrete = resolve(decl, sampler)
+    dataset = load_data(data, concrete)
+    check_data(concrete, dataset)
+
+    target = Path(out) if out is not None else default_run_dir(concrete.name)
+    if target.exists() and (target.is_file() or any(target.iterdir())) and not overwrite:
+        raise FileExistsError(
+            f"The output directory {str(target)!r} already holds a run. Expected a new or empty "
+            "directory. Use overwrite=True (--overwrite) to replace it."
+        )
+    partial = target.parent / f".{target.name}.partial"
+    _prepare_partial(partial, concrete)
+
+    model = build(concrete, adapt_data=dataset.x_train)
+    backup = keras.callbacks.BackupAndRestore(str(partial / "backup"))
+    run_callbacks = [*_callbacks(concrete, partial), backup, *callbacks]
+    history = model.fit(
+        dataset.x_train, dataset.y_train,
+        validation_data=(dataset.x_val, dataset.y_val),
+        epochs=int(concrete.epochs), batch_size=int(concrete.batch_size),
+        callbacks=run_callbacks, verbose=verbose,
+    ).history
+    history = {k: [float(v) for v in vals] for k, vals in history.items()}
+
+    metrics, report = _evaluate(model, dataset, concrete)
+    run = Run(
+        model=model, history=history, metrics=metrics, dir=target, declaration=concrete,
+        best_epoch=_best_epoch(history, run_callbacks),
+        epochs_run=len(next(iter(history.values()), [])),
+        diverged_epoch=_diverged(history, run_callbacks), report=report,
+    )
+    _write_run(run, partial, dataset)
+    _replace(partial, target)
+    return run
+
+
+def default_run_dir(name: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{name}-{stamp}"
+
+
+def _prepare_partial(partial: Path, decl: Model) -> None:
+    """Reuse a crashed run's partial directory for the same declaration, else start clean."""
+    marker = partial / "declaration.json"
+    if partial.exists():
+        same = marker.exists() and json.loads(marker.read_text()) == decl.to_dict()
+        if not same:
+            shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    marker.write_text(decl.to_json())
+
+
+def _callbacks(decl: Model, run_dir: Path) -> list[Any]:
+    registry = current_registry()
+    out = []
+    for i, ref in enumerate(decl.callbacks):
+        try:
+            component = registry.get("callbacks", ref.name)
+            params = dict(ref.params)
+            if "run_dir" in component.valid_parameter_names:
+                params["run_dir"] = str(run_dir)
+            out.append(component.create(**params))
+        except (ValueError, TypeError) as exc:
+            raise DeclarationError(f"callbacks[{i}] ({ref.name}): {exc}") from exc
+    return out
+
+
+def _evaluate(model: Any, data: Dataset, decl: Model) -> tuple[dict[str, float], dict[str, Any]]:
+    from kerakit.report import classification_summary
+
+    if not len(data.x_test):
+        return {}, {}
+    batch = int(decl.batch_size)
+    values = model.evaluate(data.x_test, data.y_test, batch_size=batch, verbose=0,
+                            return_dict=True)
+    metrics = {k: float(v) for k, v in values.items()}
+    report: dict[str, Any] = {}
+    if data.task == "classification":
+        probs = model.predict(data.x_test, batch_size=batch, verbose=0)
+        report = classification_summary(data.y_test, probs, data.class_names)
+    return metrics, report
+
+
+def _best_epoch(history: dict[str, list[float]], callbacks: list[Any]) -> int | None:
+    from kerakit.report import best_epoch
+
+    for cb in callbacks:
+        if getattr(cb, "restore_best_weights", False) and getattr(cb, "best_epoch", None):
+            return int(cb.best_epoch)
+    return best_epoch(history)
+
+
+def _diverged(history: dict[str, list[float]], callbacks: list[Any]) -> int | None:
+    from kerakit.report import divergence_epoch
+
+    for cb in callbacks:
+        if getattr(cb, "diverged_epoch", None) is not None:
+            return int(cb.diverged_epoch)
+    return divergence_epoch(history)
+
+
+def _write_run(run: Run, directory: Path, data: Dataset) -> None:
+    from kerakit.report import plot_curves, write_history_csv
+    from kerakit.saving import make_manifest, save_model
+
+    info = head_info(run.declaration)
+    class_names = info.get("class_names") or data.class_names
+    manifest = make_manifest(
+        components_used(run.declaration), task=info["task"], class_names=class_names,
+        inputs={"shape": list(run.declaration.inputs.shape),
+                "dtype": run.declaration.inputs.dtype, "name": run.declaration.inputs.name},
+        dataset=data.name,
+    )
+    save_model(run.model, directory / "model.keras", manifest)
+    (directory / "declaration.json").write_text(run.declaration.to_json())
+    write_history_csv(run.history, directory / "history.csv")
+    stopped = run.epochs_run - 1 if run.epochs_run < int(run.declaration.epochs) else None
+    metrics = {"test": run.metrics, "best_epoch": run.best_epoch, "epochs_run": run.epochs_run,
+               "stopped_epoch": stopped, "diverged_epoch": run.diverged_epoch, **run.report}
+    (directory / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    plot_curves(run.history, directory / "curves.png", title=run.declaration.name,
+                best=run.best_epoch, stopped=stopped, diverged=run.diverged_epoch)
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    shutil.rmtree(directory / "backup", ignore_errors=True)
+
+
+def _replace(partial: Path, target: Path) -> None:
+    """Move the finished run into place; an existing run is swapped out, then removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    partial.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
