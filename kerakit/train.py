@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from kerakit.build import build, components_used, head_info
+from kerakit.builder import build, components_used, head_info
 from kerakit.data import Dataset, check_arrays, split
 from kerakit.errors import DataError, DeclarationError
 from kerakit.plugins import current_registry

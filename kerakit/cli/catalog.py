@@ -28,7 +28,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_plugins(args: argparse.Namespace) -> int:
-    from kerakit.components import plugins
+    from kerakit.lookup import plugins
 
     infos = plugins()
     if args.json:
@@ -52,7 +52,7 @@ def run_plugins(args: argparse.Namespace) -> int:
 
 
 def run_components(args: argparse.Namespace) -> int:
-    from kerakit.components import components
+    from kerakit.lookup import components
 
     found = components(args.kind, args.pattern)
     if args.json:

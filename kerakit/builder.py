@@ -197,7 +197,7 @@ def _create(registry: Registry, kind: str, ref: Any, path: str, name: str | None
 
 def _resolve_default(registry: Registry, key: str, value: Any) -> Any:
     if key == "kernel_initializer":
-        return instantiate(registry, "initializers", value)
+        return _create(registry, "initializers", value, "initializer")
     import keras
 
     return keras.regularizers.get(value)
