@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,9 @@ def installed_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch):
                 "KERAKIT_STRICT"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.syspath_prepend(str(plugin_site))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the broken fixture plugins warn, as they should
+        kerakit.plugins.load_plugins(reload=True)
     try:
         yield plugin_site
     finally:

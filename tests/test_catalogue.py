@@ -186,6 +186,10 @@ def test_convergence_stop_threshold_and_min_delta():
             assert not stall.model.stop_training
     assert stall.model.stop_training and stall.stopped_epoch == 4
 
+    diverged = attach(ConvergenceStop())
+    diverged.on_epoch_end(0, {"loss": float("nan")})
+    assert diverged.model.stop_training and "diverged" in diverged.reason
+
 
 def test_overfitting_monitor_reports_the_divergence_epoch():
     monitor = attach(OverfittingMonitor(patience=3, stop=True))

@@ -94,7 +94,7 @@ def test_placeholder_validation():
         hp.Float(0.0, 1.0, default=2.0)
     with pytest.raises(DeclarationError, match="both positive when log=True"):
         hp.Float(0.0, 1.0, log=True)
-    with pytest.raises(DeclarationError, match="use hp.OneOf"):
+    with pytest.raises(DeclarationError, match=r"use hp\.OneOf"):
         hp.Choice([kk.use("adam")])
     with pytest.raises(DeclarationError, match="at least two"):
         hp.OneOf(kk.use("adam"))

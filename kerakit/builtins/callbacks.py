@@ -38,6 +38,8 @@ def early_stopping(
 class ConvergenceStop(keras.callbacks.Callback):
     """Stop when the loss falls below a threshold or stops improving by ``min_delta``.
 
+    It also stops a run whose monitored loss became NaN or infinite.
+
     Example:
         >>> stop = ConvergenceStop(threshold=0.01)
 
@@ -76,7 +78,9 @@ class ConvergenceStop(keras.callbacks.Callback):
         if value is None:
             return
         self.values.append(float(value))
-        if self.threshold is not None and value < self.threshold:
+        if not math.isfinite(value):
+            self.reason = f"{self.monitor} is {value}: training diverged"
+        elif self.threshold is not None and value < self.threshold:
             self.reason = f"{self.monitor}={value:.4g} fell below threshold {self.threshold}"
         elif len(self.values) > self.patience:
             before = min(self.values[: -self.patience])
