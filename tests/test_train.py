@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import cli_env
 
 import kerakit as kk
 from kerakit.errors import DataError, DeclarationError
 from kerakit.saving import MissingPluginError, UnsafeModelError
 from kerakit.train import RUN_FILES
-
-from conftest import cli_env
 
 
 def iris_decl(**changes) -> kk.Model:
@@ -114,7 +112,7 @@ def test_plugin_component_reloads_without_imports_and_names_missing_dist(
 def test_missing_plugin_error_in_process(tmp_path):
     from kerakit.saving import require_plugins
 
-    with pytest.raises(MissingPluginError, match="distribution kerakit-vision 0.2"):
+    with pytest.raises(MissingPluginError, match=r"distribution kerakit-vision 0\.2"):
         require_plugins([{"kind": "blocks", "name": "vision.se_block", "plugin": "vision",
                           "distribution": "kerakit-vision", "version": "0.2"}])
 
