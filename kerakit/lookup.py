@@ -57,7 +57,7 @@ def get(kind: str, identifier: Any) -> Any:
     return instantiate(current_registry(), check_kind(kind), identifier)
 
 
-def plugins() -> list[PluginInfo]:
+def list_plugins() -> list[PluginInfo]:
     """Every discovered plugin with its status, loading plugins on first use."""
     return list(current_registry().plugins.values())
 

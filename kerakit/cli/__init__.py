@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from kerakit import __version__
-from kerakit.cli import catalog, train
+from kerakit.cli import catalog, deploy, train
 
-COMMANDS = (train, catalog)
+COMMANDS = (train, deploy, catalog)
 
 
 def build_parser() -> argparse.ArgumentParser:

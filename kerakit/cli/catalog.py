@@ -28,9 +28,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_plugins(args: argparse.Namespace) -> int:
-    from kerakit.lookup import plugins
+    from kerakit.lookup import list_plugins
 
-    infos = plugins()
+    infos = list_plugins()
     if args.json:
         print_json([info.to_dict() for info in infos])
         return 0

@@ -23,6 +23,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--out", help="run directory (default: runs/<name>-<timestamp>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
+    p.add_argument("--export", metavar="DIR", help="export a verified SavedModel here after "
+                   "training")
     p.add_argument("--json", action="store_true",
                    help="print the metrics JSON on stdout (progress goes to stderr)")
     p.set_defaults(handler=run_train)
@@ -46,10 +48,19 @@ def run_train(args: argparse.Namespace) -> int:
         run = fit(decl, data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                   out=args.out, overwrite=args.overwrite,
                   verbose=1 if sys.stdout.isatty() and not args.json else 2)
+    exported = None
+    if args.export:
+        from kerakit.exporting import export
+
+        exported = export(run, args.export, force=args.overwrite)
     if args.json:
-        print(json.dumps(json.loads((run.dir / "metrics.json").read_text()) |
-                         {"dir": str(run.dir)}, indent=2))
+        document = json.loads((run.dir / "metrics.json").read_text()) | {"dir": str(run.dir)}
+        if exported is not None:
+            document["export"] = str(exported.path)
+        print(json.dumps(document, indent=2))
     else:
         print()
         print(run.summary())
+        if exported is not None:
+            print(f"export: {exported.path} (verified)")
     return 0

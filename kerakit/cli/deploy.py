@@ -1,0 +1,56 @@
+"""``kerakit export`` and ``kerakit predict``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a run or .keras file for serving (verified)")
+    p.add_argument("source", help="run directory or model.keras")
+    p.add_argument("--out", required=True, help="target directory (or file for keras / onnx)")
+    p.add_argument("--format", default="saved_model", choices=("saved_model", "keras", "onnx"))
+    p.add_argument("--force", action="store_true", help="replace an existing target atomically")
+    p.add_argument("--json", action="store_true", help="print the export manifest as JSON")
+    p.set_defaults(handler=run_export)
+
+    p = sub.add_parser("predict", help="predict with an exported SavedModel")
+    p.add_argument("export_dir", help="a SavedModel written by `kerakit export`")
+    p.add_argument("input", help=".npy, .npz, .csv or an image file")
+    p.add_argument("--out", help="write here (.csv or .json) instead of stdout")
+    p.add_argument("--json", action="store_true", help="JSON instead of CSV")
+    p.set_defaults(handler=run_predict)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import json
+
+    from kerakit.exporting import export
+
+    result = export(args.source, args.out, format=args.format, force=args.force)
+    if args.json:
+        print(json.dumps(result.manifest, indent=2, default=str))
+    else:
+        check = "" if result.max_abs_diff is None else \
+            f" (verified: max |reloaded - predict| = {result.max_abs_diff:.2g})"
+        print(f"exported {result.format} to {result.path}{check}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kerakit.exporting import check_hashes
+    from kerakit.predict import format_predictions, predict, read_input
+
+    manifest = check_hashes(Path(args.export_dir))
+    x = read_input(args.input, manifest["inputs"][0])
+    fmt = "json" if args.json or (args.out or "").endswith(".json") else "csv"
+    text = format_predictions(predict(args.export_dir, x), fmt)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {len(x)} predictions to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0

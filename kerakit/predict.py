@@ -1,0 +1,156 @@
+"""Predictions from an export: check its files, check the input, run ``serve``.
+
+Only TensorFlow is needed; the export's manifest gives the input spec and the
+class names.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerakit.errors import DataError
+from kerakit.exporting import check_hashes
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+
+
+def read_input(path: str | Path, spec: dict[str, Any]) -> np.ndarray:
+    """Read ``.npy``, ``.npz`` (array ``x`` or the first), ``.csv`` or an image file.
+
+    Args:
+        path: The input file.
+        spec: The export's input spec: ``{"shape": [None, ...], "dtype": ...}``.
+
+    Returns:
+        A batch matching the spec.
+
+    Raises:
+        DataError: for an unreadable file, or a shape or dtype that does not match.
+    """
+    path = Path(path)
+    shape = tuple(spec["shape"][1:])
+    try:
+        if path.suffix == ".npy":
+            x = np.load(path, allow_pickle=False)
+        elif path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                x = archive["x"] if "x" in archive.files else archive[archive.files[0]]
+        elif path.suffix == ".csv":
+            x = _read_csv(path)
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            x = _read_image(path, shape)
+        else:
+            raise DataError(
+                f"Invalid input file {str(path)!r}. Expected .npy, .npz, .csv or an image "
+                f"({', '.join(sorted(IMAGE_SUFFIXES))}). Received: suffix {path.suffix!r}"
+            )
+    except DataError:
+        raise
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise DataError(f"Cannot read input file {str(path)!r}: {exc}") from exc
+    return conform(x, spec, str(path))
+
+
+def conform(x: np.ndarray, spec: dict[str, Any], where: str = "input") -> np.ndarray:
+    """Check ``x`` against the spec; add a batch axis or unflatten rows where unambiguous.
+
+    Raises:
+        DataError: naming the expected and received shape or dtype.
+    """
+    shape, dtype = tuple(spec["shape"][1:]), np.dtype(spec["dtype"])
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"Invalid {where}: expected numbers of dtype {dtype}. "
+                        f"Received: dtype {x.dtype}")
+    if dtype.kind in "iu" and x.dtype.kind == "f" and not np.all(np.mod(x, 1) == 0):
+        raise DataError(f"Invalid {where}: expected integers of dtype {dtype}. "
+                        f"Received: non-integer floats")
+    if tuple(x.shape) == shape:
+        x = x[None]
+    elif x.ndim == 2 and len(shape) > 1 and x.shape[1] == int(np.prod(shape)):
+        x = x.reshape((len(x), *shape))  # flattened rows, e.g. from a CSV
+    if tuple(x.shape[1:]) != shape:
+        raise DataError(f"Invalid {where}: shape does not match the export's signature. "
+                        f"Expected (batch, {', '.join(map(str, shape))}). "
+                        f"Received: {tuple(x.shape)}")
+    if not np.isfinite(x.astype("float64")).all():
+        raise DataError(f"Invalid {where}: expected finite values. Received: NaN or infinity")
+    return x.astype(dtype)
+
+
+def predict(export_dir: str | Path, x: np.ndarray) -> dict[str, Any]:
+    """Run an export's ``serve`` signature after checking its files and the input.
+
+    Returns:
+        ``{"outputs": array, "class_names": [...] or None}``.
+
+    Raises:
+        ExportError: if the export's files do not match its manifest.
+        DataError: if the input does not match its signature.
+    """
+    export_dir = Path(export_dir)
+    manifest = check_hashes(export_dir)
+    x = conform(x, manifest["inputs"][0])
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(export_dir))
+    outputs = loaded.serve(tf.constant(x))["outputs"].numpy()
+    return {"outputs": outputs, "class_names": manifest.get("class_names")}
+
+
+def format_predictions(result: dict[str, Any], fmt: str = "csv") -> str:
+    """Predictions as CSV or JSON; with class names, the predicted class and each probability."""
+    outputs, names = np.asarray(result["outputs"]), result.get("class_names")
+    classify = names is not None and outputs.ndim == 2 and outputs.shape[1] == len(names)
+    rows: list[dict[str, Any]] = []
+    for row in outputs:
+        if classify:
+            rows.append({"class": names[int(np.argmax(row))],
+                         **{f"p_{n}": float(p) for n, p in zip(names, row, strict=True)}})
+        else:
+            rows.append({f"output_{i}": float(v) for i, v in enumerate(np.ravel(row))})
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["output_0"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if rows and not _numeric(rows[0]):
+        rows = rows[1:]  # a header
+    if not rows:
+        raise DataError(f"Invalid input file {str(path)!r}: expected numeric rows. Received: none")
+    return np.array([[float(v) for v in r] for r in rows], dtype="float64")
+
+
+def _numeric(row: list[str]) -> bool:
+    try:
+        [float(v) for v in row]
+    except ValueError:
+        return False
+    return True
+
+
+def _read_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    from PIL import Image
+
+    if len(shape) != 3:
+        raise DataError(f"Invalid input: an image was given, but the model expects inputs of "
+                        f"shape {shape}, not (height, width, channels).")
+    height, width, channels = shape
+    image = Image.open(path).convert("L" if channels == 1 else "RGB")
+    if height and width:
+        image = image.resize((width, height))
+    array = np.asarray(image, dtype="float32")
+    return array.reshape((*array.shape[:2], channels))[None]
