@@ -120,3 +120,57 @@ def classification_summary(
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "class_names": names,
     }
+
+
+def write_trials_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """One row per trial; hyperparameters as extra columns."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot_tuning(rows: Sequence[Mapping[str, Any]], path: Path, objective: str) -> None:
+    """Score per trial with the best-so-far curve, and a scatter per numeric hyperparameter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fixed = {"trial", "status", "score", "seconds", "worker", "reason"}
+    numeric = sorted({k for r in rows for k, v in r.items() if k not in fixed
+                      and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    fig, axes = plt.subplots(1, 1 + len(numeric), figsize=(5 * (1 + len(numeric)), 3.8),
+                             squeeze=False)
+    scored = [(i + 1, r["score"]) for i, r in enumerate(rows) if r.get("score") is not None]
+    ax = axes[0][0]
+    if scored:
+        xs, ys = zip(*scored, strict=True)
+        maximise = "loss" not in objective and "error" not in objective
+        best = np.maximum.accumulate(ys) if maximise else np.minimum.accumulate(ys)
+        ax.plot(xs, ys, "o", label="trial score")
+        ax.plot(xs, best, "-", label="best so far")
+    failed = [i + 1 for i, r in enumerate(rows) if r.get("status") != "COMPLETED"]
+    for x in failed:
+        ax.axvline(x, color="red", alpha=0.3, linewidth=1)
+    ax.set_xlabel("trial")
+    ax.set_ylabel(objective)
+    ax.set_title("score per trial" + (" (red: failed)" if failed else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    for ax, name in zip(axes[0][1:], numeric, strict=True):
+        points = [(r[name], r["score"]) for r in rows
+                  if r.get("score") is not None and isinstance(r.get(name), (int, float))]
+        if points:
+            ax.scatter(*zip(*points, strict=True))
+        ax.set_xlabel(name)
+        ax.set_ylabel(objective)
+        if name.endswith("learning_rate"):
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from kerakit import __version__
-from kerakit.cli import catalog, deploy, train
+from kerakit.cli import catalog, deploy, train, tune
 
-COMMANDS = (train, deploy, catalog)
+COMMANDS = (train, tune, deploy, catalog)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,133 @@
+"""``kerakit tune``: search a declaration's hyperparameters, here or across machines."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import sys
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="search hyperparameters with KerasTuner (default: the embedded default's space)",
+        description="Tune a declaration's placeholders. With no recipe, tunes the embedded "
+        "default's search space on digits. Running the same command again resumes.",
+    )
+    p.add_argument("recipe", nargs="?", help="path.py[:NAME] (default: the embedded default)")
+    p.add_argument("--data", help="registered dataset name (default: the recipe's, or digits)")
+    p.add_argument("--tuner", default="hyperband",
+                   choices=("random", "bayesian", "hyperband", "grid"))
+    p.add_argument("--max-trials", type=int, default=10, help="trials (random, bayesian, grid)")
+    p.add_argument("--max-epochs", type=int, help="cap on one trial's epochs")
+    p.add_argument("--objective", help="logged metric to optimise (default: val_accuracy for "
+                   "classifiers, val_loss otherwise)")
+    p.add_argument("--seed", type=int, help="seed of the search and the models")
+    p.add_argument("--out", help="tuning directory (default: tuning/<name>)")
+    p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
+    p.add_argument("--retrain-best", action="store_true",
+                   help="retrain the best declaration on train + validation; report test metrics")
+    p.add_argument("--workers", type=int, help="run N worker processes and a chief on this machine")
+    p.add_argument("--chief", action="store_true",
+                   help="serve the oracle for workers on other machines (needs --oracle)")
+    p.add_argument("--worker", action="store_true",
+                   help="run trials for a chief elsewhere (needs --oracle)")
+    p.add_argument("--oracle", metavar="HOST:PORT",
+                   help="the chief's address (or set KERASTUNER_ORACLE_IP / _PORT)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    p.set_defaults(handler=run_tune)
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    import json
+
+    from kerakit.defaults import DEFAULT_DATA, digits_cnn
+    from kerakit.recipes import load_recipe
+    from kerakit.tune import collect, tune
+
+    decl, data = load_recipe(args.recipe) if args.recipe else (digits_cnn(), DEFAULT_DATA)
+    data = args.data or data or DEFAULT_DATA
+    out = args.out or os.path.join("tuning", decl.name)
+    options = {"tuner": args.tuner, "objective": args.objective, "max_trials": args.max_trials,
+               "max_epochs": args.max_epochs, "directory": out, "seed": args.seed}
+    if args.chief or args.worker:
+        _distributed_env(args)
+    if args.workers:
+        from kerakit.distributed import run_local_cluster
+
+        if args.overwrite:
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        run_local_cluster(_child_args(args, out), args.workers)
+        from kerakit.spec import resolve
+        from kerakit.train import load_data
+        from kerakit.tune import _default_objective
+
+        decl = decl.replace(seed=args.seed) if args.seed is not None else decl
+        objective = args.objective or _default_objective(resolve(decl))
+        result = collect(decl, load_data(data, resolve(decl)), args.tuner, objective,
+                         args.max_trials, args.max_epochs, _path(out),
+                         retrain_best=args.retrain_best)
+    else:
+        # --json keeps stdout for the one JSON document; progress goes to stderr.
+        quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+        with quiet:
+            result = tune(decl, data, overwrite=args.overwrite, retrain_best=args.retrain_best,
+                          **options)
+        if result is None:  # a chief or worker of a search run elsewhere
+            return 0
+    document = {
+        "directory": str(result.directory),
+        "objective": result.objective,
+        "best_score": result.best_score,
+        "best_hyperparameters": result.best_hyperparameters,
+        "trials": len(result.trials),
+        "completed": sum(1 for t in result.trials if t["status"] == "COMPLETED"),
+        "failed": sum(1 for t in result.trials if t["status"] != "COMPLETED"),
+    }
+    if result.best_run is not None:
+        document["best_run"] = {"dir": str(result.best_run.dir),
+                                "test": result.best_run.metrics}
+    if args.json:
+        print(json.dumps(document, indent=2, default=str))
+        return 0
+    print(f"\nbest {result.objective}: {result.best_score:.4f} "
+          f"({document['completed']} completed, {document['failed']} failed)")
+    for name, value in result.best_hyperparameters.items():
+        print(f"  {name} = {value}")
+    print(f"outputs: {result.directory} (best_declaration.json, trials.csv, tuning.png)")
+    if result.best_run is not None:
+        print("retrained best:", result.best_run.summary().replace("\n", "\n  "))
+    return 0
+
+
+def _child_args(args: argparse.Namespace, out: str) -> list[str]:
+    argv = ["tune"] + ([args.recipe] if args.recipe else [])
+    for flag, value in (("--data", args.data), ("--tuner", args.tuner),
+                        ("--max-trials", args.max_trials), ("--max-epochs", args.max_epochs),
+                        ("--objective", args.objective), ("--seed", args.seed), ("--out", out)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _distributed_env(args: argparse.Namespace) -> None:
+    if args.oracle:
+        host, _, port = args.oracle.rpartition(":")
+        os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"] = host, port
+    if not os.environ.get("KERASTUNER_ORACLE_IP") or not os.environ.get("KERASTUNER_ORACLE_PORT"):
+        raise ValueError("Invalid distributed setup. Expected --oracle HOST:PORT or "
+                         "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT. Received: neither")
+    if args.chief:
+        os.environ["KERASTUNER_TUNER_ID"] = "chief"
+    elif "chief" in os.environ.get("KERASTUNER_TUNER_ID", "chief"):
+        os.environ["KERASTUNER_TUNER_ID"] = f"worker-{socket.gethostname()}-{os.getpid()}"
+
+
+def _path(text: str):
+    from pathlib import Path
+
+    return Path(text)
