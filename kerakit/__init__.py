@@ -51,6 +51,8 @@ _LAZY = {
     "list_plugins": "kerakit.lookup",
     "register_component": "kerakit.lookup",
     "split": "kerakit.data",
+    "tune": "kerakit.tuning",
+    "TuneResult": "kerakit.tuning",
 }
 
 __all__ = [
@@ -73,6 +75,7 @@ __all__ = [
     "PluginWarning",
     "Run",
     "Sampler",
+    "TuneResult",
     "Use",
     "__version__",
     "build",
@@ -89,6 +92,7 @@ __all__ = [
     "load_plugins",
     "register_component",
     "split",
+    "tune",
     "use",
 ]
 

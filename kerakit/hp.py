@@ -1,7 +1,7 @@
 """Hyperparameter placeholders, written inline where a value would go.
 
 Any component parameter, fit setting or component reference may be a
-placeholder. Without a tuner each takes its default; :mod:`kerakit.tune` turns
+placeholder. Without a tuner each takes its default; :mod:`kerakit.tuning` turns
 the same placeholders into a KerasTuner search space. Names come from where a
 placeholder sits (``blocks.0.filters``, ``optimizer``,
 ``optimizer.adam.learning_rate``) unless given with ``name=``.

@@ -362,7 +362,7 @@ def _value_from_data(value: Any) -> Any:
 class Sampler:
     """Chooses placeholder values; this one takes the defaults.
 
-    :mod:`kerakit.tune` subclasses it to draw values from KerasTuner.
+    :mod:`kerakit.search_space` subclasses it to draw values from KerasTuner.
     """
 
     def value(self, name: str, placeholder: Placeholder) -> Any:

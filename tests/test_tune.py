@@ -16,7 +16,7 @@ from conftest import cli_env, run_cli
 import kerakit as kk
 from kerakit import hp
 from kerakit.errors import DeclarationError
-from kerakit.tune import tune
+from kerakit.tuning import tune
 
 RECIPE = '''
 import kerakit as kk

@@ -45,7 +45,7 @@ def run_tune(args: argparse.Namespace) -> int:
 
     from kerakit.defaults import DEFAULT_DATA, digits_cnn
     from kerakit.recipes import load_recipe
-    from kerakit.tune import collect, tune
+    from kerakit.tuning import collect, tune
 
     decl, data = load_recipe(args.recipe) if args.recipe else (digits_cnn(), DEFAULT_DATA)
     data = args.data or data or DEFAULT_DATA
@@ -64,7 +64,7 @@ def run_tune(args: argparse.Namespace) -> int:
         run_local_cluster(_child_args(args, out), args.workers)
         from kerakit.spec import resolve
         from kerakit.train import load_data
-        from kerakit.tune import _default_objective
+        from kerakit.tuning import _default_objective
 
         decl = decl.replace(seed=args.seed) if args.seed is not None else decl
         objective = args.objective or _default_objective(resolve(decl))
