@@ -143,10 +143,15 @@ def plot_tuning(rows: Sequence[Mapping[str, Any]], path: Path, objective: str) -
     fixed = {"trial", "status", "score", "seconds", "worker", "reason"}
     numeric = sorted({k for r in rows for k, v in r.items() if k not in fixed
                       and isinstance(v, (int, float)) and not isinstance(v, bool)})
-    fig, axes = plt.subplots(1, 1 + len(numeric), figsize=(5 * (1 + len(numeric)), 3.8),
-                             squeeze=False)
+    panels = 1 + len(numeric)
+    cols = min(panels, 3)
+    nrows = -(-panels // cols)
+    fig, grid = plt.subplots(nrows, cols, figsize=(5 * cols, 3.8 * nrows), squeeze=False)
+    axes = grid.ravel()
+    for unused in axes[panels:]:
+        unused.set_visible(False)
     scored = [(i + 1, r["score"]) for i, r in enumerate(rows) if r.get("score") is not None]
-    ax = axes[0][0]
+    ax = axes[0]
     if scored:
         xs, ys = zip(*scored, strict=True)
         maximise = "loss" not in objective and "error" not in objective
@@ -161,7 +166,7 @@ def plot_tuning(rows: Sequence[Mapping[str, Any]], path: Path, objective: str) -
     ax.set_title("score per trial" + (" (red: failed)" if failed else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    for ax, name in zip(axes[0][1:], numeric, strict=True):
+    for ax, name in zip(axes[1:panels], numeric, strict=True):
         points = [(r[name], r["score"]) for r in rows
                   if r.get("score") is not None and isinstance(r.get(name), (int, float))]
         if points:
