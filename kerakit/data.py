@@ -160,3 +160,76 @@ def check_arrays(x: np.ndarray, y: np.ndarray | None, name: str = "data") -> Non
             f"Invalid data `{name}`. Expected finite features. Received: {bad} NaN or "
             "infinite values; impute or drop them first"
         )
+
+
+@dataclass
+class Streams:
+    """Batched ``tf.data`` pipelines of ``(x, y)`` for training, validation and test.
+
+    Attributes:
+        name: Data name.
+        train, val: The training and validation pipelines.
+        test: The test pipeline, or ``None``.
+        task, class_names: As for :class:`Dataset`.
+    """
+
+    name: str
+    train: Any
+    val: Any
+    test: Any = None
+    task: str = "classification"
+    class_names: list[str] | None = None
+
+    @property
+    def input_shape(self) -> tuple[int | None, ...]:
+        x_spec = self.train.element_spec[0]
+        return tuple(x_spec.shape[1:])
+
+    def features(self) -> Any:
+        """The training pipeline's features only, for ``adapt``."""
+        return self.train.map(lambda x, y: x)
+
+
+def is_tf_dataset(value: Any) -> bool:
+    """Whether ``value`` is a ``tf.data.Dataset`` (without importing TensorFlow)."""
+    return type(value).__module__.startswith("tensorflow") and hasattr(value, "element_spec")
+
+
+def streams_from(data: Any, validation_split: float, task: str,
+                 class_names: list[str] | None) -> Streams:
+    """A ``tf.data.Dataset``, or a dict of them, as :class:`Streams`.
+
+    A single dataset is split by batches: the first ``validation_split`` of its
+    batches validate, the rest train. Its size must be known, and its order
+    fixed between epochs (``reshuffle_each_iteration=False``), or the
+    validation batches would leak into training; pass
+    ``{"train": ..., "val": ..., "test": ...}`` to choose the splits yourself.
+
+    Raises:
+        DataError: for unbatched data, an unknown size or missing splits.
+    """
+    if isinstance(data, dict):
+        missing = {"train", "val"} - set(data)
+        if missing:
+            raise DataError(f"Invalid data dict. Expected `train` and `val` datasets. "
+                            f"Received: keys {sorted(data)}")
+        streams = Streams("data", data["train"], data["val"], data.get("test"), task,
+                          class_names)
+    else:
+        batches = int(data.cardinality())
+        if batches < 2:
+            raise DataError(
+                "Invalid tf.data.Dataset. Expected a batched dataset of known size, to split "
+                f"off validation batches. Received: cardinality {batches}; pass "
+                "{'train': ..., 'val': ...} instead"
+            )
+        n_val = max(1, round(batches * validation_split))
+        streams = Streams("data", data.skip(n_val), data.take(n_val), None, task, class_names)
+    spec = streams.train.element_spec
+    if not isinstance(spec, tuple) or len(spec) != 2 or spec[0].shape.rank in (None, 0) \
+            or spec[0].shape[0] is not None:
+        raise DataError(
+            "Invalid tf.data.Dataset. Expected batches of (features, labels). Received: "
+            f"element_spec {spec}; call .batch(n) on a dataset of (x, y) pairs"
+        )
+    return streams

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from kerakit.builder import build, components_used, head_info
-from kerakit.data import Dataset, check_arrays, split
+from kerakit.data import Dataset, Streams, check_arrays, is_tf_dataset, split, streams_from
 from kerakit.errors import DataError, DeclarationError
 from kerakit.plugins import current_registry
 from kerakit.spec import Model, Sampler, check, resolve
@@ -66,14 +66,15 @@ class Run:
         return "\n".join(lines)
 
 
-def load_data(data: Any, decl: Model) -> Dataset:
+def load_data(data: Any, decl: Model) -> Dataset | Streams:
     """Turn ``data`` into train / validation / test splits.
 
     Args:
         data: A registered dataset name; a :class:`~kerakit.data.Dataset`; a tuple
             ``(x, y)`` (split by the declaration's ``validation_split``, with a
-            20% test split); or a dict with ``train``, ``val`` and ``test``
-            ``(x, y)`` tuples.
+            20% test split); a dict with ``train``, ``val`` and ``test``
+            ``(x, y)`` tuples; or a batched ``tf.data.Dataset`` of ``(x, y)``, or a
+            dict of them (see :func:`kerakit.data.streams_from`).
         decl: The concrete declaration (its validation split is used).
 
     Splits always use the seed 0, whatever the declaration's seed, so runs
@@ -82,8 +83,13 @@ def load_data(data: Any, decl: Model) -> Dataset:
     Raises:
         DataError: for anything else, or data that cannot be split.
     """
-    if isinstance(data, Dataset):
+    if isinstance(data, (Dataset, Streams)):
         return data
+    if is_tf_dataset(data) or (isinstance(data, dict) and any(map(is_tf_dataset,
+                                                                   data.values()))):
+        info = head_info(decl)
+        return streams_from(data, float(decl.validation_split), info["task"],
+                            info.get("class_names"))
     if isinstance(data, str):
         factory = current_registry().get("datasets", data)
         return factory.create(val_size=float(decl.validation_split))
@@ -103,14 +109,26 @@ def load_data(data: Any, decl: Model) -> Dataset:
     )
 
 
-def check_data(decl: Model, data: Dataset) -> None:
+def check_data(decl: Model, data: Dataset | Streams) -> None:
     """Check the data against the declaration before anything is trained or written.
+
+    ``tf.data`` pipelines are checked by their element spec only: their values
+    are not read ahead of training.
 
     Raises:
         DataError: for a shape that does not match the inputs, NaN or inf
             features, labels out of range for the head, or empty splits.
     """
     expected = decl.inputs.shape
+    if isinstance(data, Streams):
+        got = data.input_shape
+        if len(got) != len(expected) or any(e is not None and g is not None and e != g
+                                            for e, g in zip(expected, got, strict=False)):
+            raise DataError(
+                f"Invalid tf.data pipeline: shape does not match the declared inputs. "
+                f"Expected samples of shape {expected}. Received: {got}"
+            )
+        return
     for part in ("train", "val", "test"):
         x, y = getattr(data, f"x_{part}"), getattr(data, f"y_{part}")
         if part == "train" or len(x):
@@ -203,15 +221,18 @@ def fit(
     partial = target.parent / f".{target.name}.partial"
     _prepare_partial(partial, concrete)
 
-    model = build(concrete, adapt_data=dataset.x_train)
+    streaming = isinstance(dataset, Streams)
+    model = build(concrete, adapt_data=dataset.features() if streaming else dataset.x_train)
     backup = keras.callbacks.BackupAndRestore(str(partial / "backup"))
     run_callbacks = [*_callbacks(concrete, partial), backup, *callbacks]
-    history = model.fit(
-        dataset.x_train, dataset.y_train,
-        validation_data=(dataset.x_val, dataset.y_val),
-        epochs=int(concrete.epochs), batch_size=int(concrete.batch_size),
-        callbacks=run_callbacks, verbose=verbose,
-    ).history
+    if streaming:  # batched already: the declaration's batch size does not apply
+        inputs = {"x": dataset.train, "validation_data": dataset.val, "shuffle": False}
+    else:
+        inputs = {"x": dataset.x_train, "y": dataset.y_train,
+                  "validation_data": (dataset.x_val, dataset.y_val),
+                  "batch_size": int(concrete.batch_size)}
+    history = model.fit(**inputs, epochs=int(concrete.epochs), callbacks=run_callbacks,
+                        verbose=verbose).history
     history = {k: [float(v) for v in vals] for k, vals in history.items()}
 
     metrics, report = _evaluate(model, dataset, concrete)
@@ -257,19 +278,28 @@ def _callbacks(decl: Model, run_dir: Path) -> list[Any]:
     return out
 
 
-def _evaluate(model: Any, data: Dataset, decl: Model) -> tuple[dict[str, float], dict[str, Any]]:
+def _evaluate(model: Any, data: Dataset | Streams,
+              decl: Model) -> tuple[dict[str, float], dict[str, Any]]:
     from kerakit.report import classification_summary
 
-    if not len(data.x_test):
+    if isinstance(data, Streams):
+        if data.test is None:
+            return {}, {}
+        # test sets are small enough to hold: one pass gives inputs and labels together
+        pairs = [(np.asarray(x), np.asarray(y)) for x, y in data.test.as_numpy_iterator()]
+        x_test = np.concatenate([p[0] for p in pairs])
+        y_test = np.concatenate([p[1] for p in pairs])
+    else:
+        x_test, y_test = data.x_test, data.y_test
+    if not len(x_test):
         return {}, {}
     batch = int(decl.batch_size)
-    values = model.evaluate(data.x_test, data.y_test, batch_size=batch, verbose=0,
-                            return_dict=True)
+    values = model.evaluate(x_test, y_test, batch_size=batch, verbose=0, return_dict=True)
     metrics = {k: float(v) for k, v in values.items()}
     report: dict[str, Any] = {}
     if data.task == "classification":
-        probs = model.predict(data.x_test, batch_size=batch, verbose=0)
-        report = classification_summary(data.y_test, probs, data.class_names)
+        probs = model.predict(x_test, batch_size=batch, verbose=0)
+        report = classification_summary(y_test, probs, data.class_names)
     return metrics, report
 
 
@@ -291,7 +321,7 @@ def _diverged(history: dict[str, list[float]], callbacks: list[Any]) -> int | No
     return divergence_epoch(history)
 
 
-def _write_run(run: Run, directory: Path, data: Dataset) -> None:
+def _write_run(run: Run, directory: Path, data: Dataset | Streams) -> None:
     from kerakit.report import plot_curves, write_history_csv
     from kerakit.saving import make_manifest, save_model
 

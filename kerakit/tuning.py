@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kerakit.data import Dataset
-from kerakit.errors import DeclarationError, KerakitError
+from kerakit.errors import DataError, DeclarationError, KerakitError
 from kerakit.search_space import FixedSampler, TunerSampler, check_search_space
 from kerakit.spec import Model, resolve
 
@@ -215,6 +215,11 @@ def tune(
     check_search_space(decl, tuner)
     defaults = resolve(decl)
     dataset = load_data(data, defaults)
+    if not isinstance(dataset, Dataset):
+        raise DataError(
+            "Invalid data for tune. Expected a registered dataset name, a kerakit.Dataset or "
+            "numpy arrays (trials re-split and re-batch the data). Received: tf.data pipelines"
+        )
     check_data(defaults, dataset)
     objective = objective or _default_objective(defaults)
     _check_objective(build(defaults, adapt_data=dataset.x_train[:64]), dataset, objective)

@@ -204,3 +204,40 @@ def test_a_crashed_run_leaves_no_target_and_resumes(tmp_path):
     # epoch 2 was backed up before the crash came at its end; 3-5 ran after the resume
     assert run.epochs_run == 3
     assert (target / "model.keras").is_file() and not partial.exists()
+
+
+def test_tf_data_pipelines_train_adapt_and_test(tmp_path):
+    import tensorflow as tf
+
+    data = kk.get_component("datasets", "iris").create()
+
+    def pipe(x, y):
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+    run = kk.fit(iris_decl(callbacks=[], epochs=3),
+                 {"train": pipe(data.x_train, data.y_train), "val": pipe(data.x_val, data.y_val),
+                  "test": pipe(data.x_test, data.y_test)}, out=tmp_path / "run", verbose=0)
+    assert set(run.metrics) == {"loss", "accuracy"}
+    assert np.array(run.report["confusion_matrix"]).sum() == len(data.x_test)
+    layer = run.model.get_layer("preprocess_0_standardize")  # adapted on the train pipeline
+    np.testing.assert_allclose(np.asarray(layer.mean).reshape(-1), data.x_train.mean(axis=0),
+                               rtol=1e-4)
+    single = kk.fit(iris_decl(callbacks=[], epochs=2), pipe(data.x_train, data.y_train),
+                    out=tmp_path / "single", verbose=0)
+    assert len(single.history["val_loss"]) == 2 and single.metrics == {}
+
+
+def test_tf_data_errors(tmp_path):
+    import tensorflow as tf
+
+    x = np.zeros((40, 5), "float32")
+    y = np.zeros(40, "int64")
+    batched = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    with pytest.raises(DataError, match=r"Expected samples of shape \(4,\)"):
+        kk.fit(iris_decl(), batched, out=tmp_path / "a")
+    unbatched = tf.data.Dataset.from_tensor_slices((x[:, :4], y))
+    with pytest.raises(DataError, match=r"call \.batch\(n\)"):
+        kk.fit(iris_decl(), {"train": unbatched, "val": unbatched}, out=tmp_path / "b")
+    with pytest.raises(DataError, match="Expected `train` and `val` datasets"):
+        kk.fit(iris_decl(), {"train": batched}, out=tmp_path / "c")
+    assert not list(tmp_path.iterdir())
