@@ -66,6 +66,8 @@ def build(
             adapt_x = _adapt(layer, adapt_x, f"preprocess[{i}]", ref)
         x = _apply(layer, x, f"preprocess[{i}]", ref)
     for i, ref in enumerate(concrete.augment):
+        if is_batch_level(registry, ref):
+            continue  # applied to whole (x, y) batches in the input pipeline, not in the graph
         layer = _create(registry, "augmentations", ref, f"augment[{i}]",
                         name=f"{AUGMENT_PREFIX}{i}_{_short(ref)}")
         x = _apply(layer, x, f"augment[{i}]", ref)
@@ -90,6 +92,19 @@ def build(
                      for i, m in enumerate(_metrics(concrete))],
         )
     return model
+
+
+def is_batch_level(registry: Registry, ref: Any) -> bool:
+    """Whether an augmentation mixes samples (MixUp, CutMix): it needs whole batches and labels."""
+    return isinstance(ref, Use) and bool(
+        registry.get("augmentations", ref.name).metadata.get("batch_level"))
+
+
+def batch_augmentations(decl: Model) -> list[Any]:
+    """The concrete declaration's batch-level augmentations, created."""
+    registry = current_registry()
+    return [_create(registry, "augmentations", ref, f"augment[{i}]")
+            for i, ref in enumerate(decl.augment) if is_batch_level(registry, ref)]
 
 
 def inference_model(model: Any) -> Any:

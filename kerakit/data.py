@@ -134,8 +134,16 @@ def guess_task(y: np.ndarray) -> str:
     return "classification" if kind in "iubUSO" else "regression"
 
 
-def check_arrays(x: np.ndarray, y: np.ndarray | None, name: str = "data") -> None:
+def check_arrays(x: np.ndarray, y: np.ndarray | None, name: str = "data",
+                 allow_missing: bool = False) -> None:
     """Check features and targets before anything is trained or written.
+
+    Args:
+        x: Features.
+        y: Targets, or ``None``.
+        name: Shown in errors.
+        allow_missing: Let NaN through (an imputing preprocessor comes first);
+            infinities are still refused.
 
     Raises:
         DataError: for empty data, mismatched lengths, non-numeric or
@@ -154,7 +162,10 @@ def check_arrays(x: np.ndarray, y: np.ndarray | None, name: str = "data") -> Non
         raise DataError(
             f"Invalid data `{name}`. Expected numeric features. Received: dtype {x.dtype}"
         )
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
+    if x.dtype.kind == "f" and allow_missing and np.isinf(x).any():
+        raise DataError(f"Invalid data `{name}`. Expected finite or missing (NaN) features. "
+                        f"Received: {int(np.isinf(x).sum())} infinite values")
+    if x.dtype.kind == "f" and not allow_missing and not np.isfinite(x).all():
         bad = int((~np.isfinite(x)).sum())
         raise DataError(
             f"Invalid data `{name}`. Expected finite features. Received: {bad} NaN or "

@@ -132,7 +132,8 @@ def check_data(decl: Model, data: Dataset | Streams) -> None:
     for part in ("train", "val", "test"):
         x, y = getattr(data, f"x_{part}"), getattr(data, f"y_{part}")
         if part == "train" or len(x):
-            check_arrays(np.asarray(x), np.asarray(y), f"{data.name} ({part})")
+            check_arrays(np.asarray(x), np.asarray(y), f"{data.name} ({part})",
+                         allow_missing=_imputes_first(decl))
         got = tuple(np.asarray(x).shape[1:])
         if len(got) != len(expected) or any(e is not None and e != g
                                             for e, g in zip(expected, got, strict=False)):
@@ -156,6 +157,14 @@ def check_data(decl: Model, data: Dataset | Streams) -> None:
             f"Invalid data `{data.name}`: the validation split is empty. Expected "
             "validation_split > 0 or a `val` split; early stopping and the curves need it."
         )
+
+
+def _imputes_first(decl: Model) -> bool:
+    """Whether the first preprocessor fills in missing values (registered ``accepts_missing``)."""
+    if not decl.preprocess or not hasattr(decl.preprocess[0], "name"):
+        return False
+    component = current_registry().get("preprocessors", decl.preprocess[0].name)
+    return bool(component.metadata.get("accepts_missing"))
 
 
 def fit(
@@ -225,12 +234,7 @@ def fit(
     model = build(concrete, adapt_data=dataset.features() if streaming else dataset.x_train)
     backup = keras.callbacks.BackupAndRestore(str(partial / "backup"))
     run_callbacks = [*_callbacks(concrete, partial), backup, *callbacks]
-    if streaming:  # batched already: the declaration's batch size does not apply
-        inputs = {"x": dataset.train, "validation_data": dataset.val, "shuffle": False}
-    else:
-        inputs = {"x": dataset.x_train, "y": dataset.y_train,
-                  "validation_data": (dataset.x_val, dataset.y_val),
-                  "batch_size": int(concrete.batch_size)}
+    inputs = training_inputs(concrete, dataset)
     history = model.fit(**inputs, epochs=int(concrete.epochs), callbacks=run_callbacks,
                         verbose=verbose).history
     history = {k: [float(v) for v in vals] for k, vals in history.items()}
@@ -245,6 +249,48 @@ def fit(
     _write_run(run, partial, dataset)
     _replace(partial, target)
     return run
+
+
+def training_inputs(decl: Model, data: Dataset | Streams) -> dict[str, Any]:
+    """Keyword arguments for ``model.fit``: the data, batched and augmented as declared.
+
+    Batch-level augmentations (MixUp, CutMix) need whole batches with their
+    labels, so they run in a ``tf.data`` pipeline on the training split, with
+    one-hot labels for classifiers; the validation labels are one-hot too, so
+    the metrics see one label format.
+    """
+    from kerakit.builder import batch_augmentations
+
+    if isinstance(data, Streams):  # batched already: the declared batch size does not apply
+        return {"x": data.train, "validation_data": data.val, "shuffle": False}
+    mixers = batch_augmentations(decl)
+    if not mixers:
+        return {"x": data.x_train, "y": data.y_train,
+                "validation_data": (data.x_val, data.y_val),
+                "batch_size": int(decl.batch_size)}
+    import tensorflow as tf
+
+    y_train, y_val = (one_hot(y, data) for y in (data.y_train, data.y_val))
+
+    def mix(x: Any, y: Any) -> tuple[Any, Any]:
+        for mixer in mixers:
+            x, y = mixer(x, y)
+        return x, y
+
+    pipeline = (tf.data.Dataset.from_tensor_slices((data.x_train, y_train))
+                .shuffle(len(data.x_train), seed=int(decl.seed or 0))
+                .batch(int(decl.batch_size))
+                .map(mix, num_parallel_calls=tf.data.AUTOTUNE)
+                .prefetch(tf.data.AUTOTUNE))
+    return {"x": pipeline, "validation_data": (data.x_val, y_val), "shuffle": False}
+
+
+def one_hot(y: np.ndarray, data: Dataset) -> np.ndarray:
+    """Class indices as float one-hot rows, for classifiers; other targets unchanged."""
+    if data.task != "classification" or np.asarray(y).ndim > 1:
+        return y
+    classes = data.num_classes or int(np.max(y)) + 1
+    return np.eye(classes, dtype="float32")[np.asarray(y).astype(int)]
 
 
 def default_run_dir(name: str) -> Path:
@@ -294,7 +340,11 @@ def _evaluate(model: Any, data: Dataset | Streams,
     if not len(x_test):
         return {}, {}
     batch = int(decl.batch_size)
-    values = model.evaluate(x_test, y_test, batch_size=batch, verbose=0, return_dict=True)
+    from kerakit.builder import batch_augmentations
+
+    labels = one_hot(y_test, data) if isinstance(data, Dataset) and \
+        batch_augmentations(decl) else y_test
+    values = model.evaluate(x_test, labels, batch_size=batch, verbose=0, return_dict=True)
     metrics = {k: float(v) for k, v in values.items()}
     report: dict[str, Any] = {}
     if data.task == "classification":

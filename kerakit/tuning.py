@@ -62,7 +62,7 @@ def _hypermodel_class() -> type:
     import keras_tuner as kt
 
     from kerakit.builder import build
-    from kerakit.train import _callbacks
+    from kerakit.train import _callbacks, training_inputs
 
     class DeclarationHyperModel(kt.HyperModel):
         """A declaration as a KerasTuner HyperModel."""
@@ -88,12 +88,8 @@ def _hypermodel_class() -> type:
                         if not hasattr(c, "filepath") and not hasattr(c, "log_dir")]
             callbacks = [*kwargs.pop("callbacks", []), *declared,
                          keras.callbacks.TerminateOnNaN()]
-            history = model.fit(
-                self.data.x_train, self.data.y_train,
-                validation_data=(self.data.x_val, self.data.y_val),
-                batch_size=int(concrete.batch_size), epochs=epochs, callbacks=callbacks,
-                verbose=0, **kwargs,
-            )
+            history = model.fit(**training_inputs(concrete, self.data), epochs=epochs,
+                                callbacks=callbacks, verbose=0, **kwargs)
             losses = history.history.get("loss", [])
             if not losses or not all(math.isfinite(v) for v in losses):
                 raise kt.errors.FailedTrialError("the loss became NaN or infinite")

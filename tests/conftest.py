@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_PLUGINS = sorted((ROOT / "tests" / "plugins").iterdir())
+REAL_PLUGINS = sorted((ROOT / "plugins").iterdir())
 
 
 def pip_install_target(target: Path, *projects: Path) -> None:
@@ -27,9 +28,9 @@ def pip_install_target(target: Path, *projects: Path) -> None:
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A site directory holding every fixture plugin, installed by pip."""
+    """A site directory holding the fixture plugins and the real ones, installed by pip."""
     site = tmp_path_factory.mktemp("plugin_site")
-    pip_install_target(site, *FIXTURE_PLUGINS)
+    pip_install_target(site, *FIXTURE_PLUGINS, *REAL_PLUGINS)
     return site
 
 
@@ -42,6 +43,8 @@ def installed_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch):
                 "KERAKIT_STRICT"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.syspath_prepend(str(plugin_site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        filter(None, [str(plugin_site), os.environ.get("PYTHONPATH")])))  # for child processes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the broken fixture plugins warn, as they should
         kerakit.plugins.load_plugins(reload=True)

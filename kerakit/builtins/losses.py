@@ -13,7 +13,9 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
     """Cross-entropy for integer labels, with optional label smoothing.
 
     Keras' own sparse cross-entropy has no label smoothing; this one one-hot
-    encodes the labels on the fly when smoothing is asked for.
+    encodes the labels on the fly when smoothing is asked for. It also takes
+    one-hot or soft labels (as MixUp and CutMix make) and then computes
+    categorical cross-entropy.
 
     Example:
         >>> loss = SparseCategoricalCrossentropy(label_smoothing=0.1)
@@ -43,6 +45,12 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
         self.label_smoothing = label_smoothing
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1] \
+                and y_pred.shape[-1] != 1:
+            # soft or one-hot labels, as batch-level augmentations (MixUp) produce
+            return keras.losses.categorical_crossentropy(
+                y_true, y_pred, from_logits=self.from_logits,
+                label_smoothing=self.label_smoothing)
         if not self.label_smoothing:
             return keras.losses.sparse_categorical_crossentropy(
                 y_true, y_pred, from_logits=self.from_logits

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from kerakit import __version__
-from kerakit.cli import catalog, deploy, train, tune
+from kerakit.cli import catalog, deploy, scaffold, train, tune
 
-COMMANDS = (train, tune, deploy, catalog)
+COMMANDS = (train, tune, deploy, catalog, scaffold)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,65 @@
+"""The conformance kit over every registered component: built-ins and both plugin packages.
+
+Each plugin is checked with one fresh process for all of its components. The
+plugin packages' own test suites, which parametrize the same checks per
+component, run here too, against the pip-installed packages.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import keras
+import pytest
+from conftest import ROOT, cli_env
+
+import kerakit as kk
+from kerakit.testing import ConformanceError, check_component, check_plugin
+
+
+@pytest.mark.parametrize("plugin", ["kerakit", "vision", "tabular"])
+def test_every_component_of_the_plugin_conforms(installed_plugins, plugin):
+    report = check_plugin(plugin)
+    assert set(report.results) == {c.qualified_name for c in kk.components(plugin=plugin)}
+    assert not report.failures(), report.failures()
+    layers = [name for name, checks in report.results.items()
+              if "reloads in a fresh process" in checks]
+    assert layers  # the save / reload / export checks really ran
+    for name in layers:
+        assert report.results[name]["SavedModel reloads"] == "ok"
+
+
+@pytest.mark.parametrize("package", ["kerakit-vision", "kerakit-tabular"])
+def test_plugin_packages_pass_their_own_tests(installed_plugins, package):
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             str(ROOT / "plugins" / package / "tests")],
+                            env=cli_env(installed_plugins), capture_output=True, text=True,
+                            cwd=ROOT / "plugins" / package)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout
+
+
+class NoConfig(keras.layers.Layer):
+    """A layer that forgot get_config for its constructor argument."""
+
+    def __init__(self, scale=2.0):
+        super().__init__()
+        self.scale = scale
+
+    def call(self, x):
+        return x * self.scale
+
+
+def test_a_broken_component_says_which_check_failed_and_why():
+    kk.register_component("blocks", "no_config_block", NoConfig)
+    with pytest.raises(ConformanceError) as err:
+        check_component("no_config_block", fresh_process=False)
+    message = str(err.value)
+    assert "`local.no_config_block` failed conformance" in message
+    assert "get_config round trip" in message
+
+
+def test_unknown_component_in_the_kit():
+    with pytest.raises(ConformanceError, match="Cannot find one component `nope`"):
+        check_component("nope")
