@@ -55,6 +55,20 @@ def build(
     if concrete.seed is not None:
         keras.utils.set_random_seed(int(concrete.seed))
 
+    # Keras' dtype policy is global and reset between tuning trials: set it for
+    # this build only, and put the previous one back afterwards.
+    previous = keras.config.dtype_policy()
+    if concrete.precision:
+        keras.config.set_dtype_policy(concrete.precision)
+    try:
+        return _assemble(registry, concrete, adapt_data, compile)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _assemble(registry: Registry, concrete: Model, adapt_data: Any, compile: bool) -> Any:
+    import keras
+
     inputs = keras.Input(shape=concrete.inputs.shape, dtype=concrete.inputs.dtype,
                          name=concrete.inputs.name)
     x = inputs
@@ -75,8 +89,11 @@ def build(
         layer = _create(registry, "blocks", ref, f"blocks[{i}]",
                         name=f"block_{i}_{_short(ref)}", defaults=_block_defaults(concrete))
         x = _apply(layer, x, f"blocks[{i}]", ref)
+    head_defaults = _block_defaults(concrete)
+    if concrete.precision and concrete.precision != "float32":
+        head_defaults["dtype"] = "float32"  # outputs and the loss stay in full precision
     head = _create(registry, "blocks", concrete.head, "head", name=f"head_{_short(concrete.head)}",
-                   defaults=_block_defaults(concrete))
+                   defaults=head_defaults)
     outputs = _apply(head, x, "head", concrete.head)
     if len(outputs.shape) != 2:
         raise DeclarationError(
@@ -213,6 +230,8 @@ def _create(registry: Registry, kind: str, ref: Any, path: str, name: str | None
 def _resolve_default(registry: Registry, key: str, value: Any) -> Any:
     if key == "kernel_initializer":
         return _create(registry, "initializers", value, "initializer")
+    if key == "dtype":
+        return value
     import keras
 
     return keras.regularizers.get(value)

@@ -35,7 +35,8 @@ SINGLE_FIELDS = {
     "optimizer": "optimizers",
     "initializer": "initializers",
 }
-FIT_FIELDS = ("epochs", "batch_size", "validation_split", "seed")
+FIT_FIELDS = ("epochs", "batch_size", "validation_split", "seed", "precision")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,10 @@ class Model:
         batch_size: 1 for stochastic, the training-set size for batch gradient
             descent, anything between for mini-batch.
         validation_split: Fraction of the data held out for validation.
-        seed: Seed for weights, shuffling, augmentation and splits.
+        seed: Seed for weights, shuffling and augmentation.
+        precision: ``None`` (Keras' global policy), ``"float32"``,
+            ``"mixed_float16"`` or ``"mixed_bfloat16"``; applied inside every
+            build, so tuning trials get it too.
         name: The model's name.
 
     Raises:
@@ -169,6 +173,7 @@ class Model:
         batch_size: Any = 32,
         validation_split: Any = 0.15,
         seed: int | None = 0,
+        precision: Any = None,
         name: str = "model",
     ) -> None:
         self.inputs = inputs if isinstance(inputs, Input) else Input(tuple(inputs))
@@ -184,6 +189,13 @@ class Model:
         self.regularizer = regularizer
         self.epochs, self.batch_size = epochs, batch_size
         self.validation_split, self.seed, self.name = validation_split, seed, name
+        if not (precision is None or precision in PRECISIONS or isinstance(precision,
+                                                                           Placeholder)):
+            raise DeclarationError(
+                f"Invalid precision. Expected None or one of: {', '.join(PRECISIONS)}. "
+                f"Received: precision={precision!r}"
+            )
+        self.precision = precision
         if self.head is None:
             raise DeclarationError("Invalid head. Expected a component such as "
                                    "use('classifier', classes=10). Received: None")
@@ -277,7 +289,7 @@ class Model:
         parts.append(f"head={self.head!r}")
         defaults = {"loss": None, "optimizer": use("adam"), "metrics": None, "callbacks": [],
                     "initializer": None, "regularizer": None, "epochs": 20, "batch_size": 32,
-                    "validation_split": 0.15, "seed": 0, "name": "model"}
+                    "validation_split": 0.15, "seed": 0, "precision": None, "name": "model"}
         for key, default in defaults.items():
             value = getattr(self, key)
             if value != default:

@@ -42,6 +42,7 @@ class Run:
         epochs_run: How many epochs ran.
         diverged_epoch: 0-based epoch where overfitting began, if it did.
         report: Classification report and confusion matrix, for classifiers.
+        replicas: Devices the model was replicated over (1 unless distributed).
     """
 
     model: Any
@@ -53,6 +54,7 @@ class Run:
     epochs_run: int = 0
     diverged_epoch: int | None = None
     report: dict[str, Any] = field(default_factory=dict)
+    replicas: int = 1
 
     def summary(self) -> str:
         """A few lines for people: test metrics, best epoch, where the outputs are."""
@@ -179,6 +181,7 @@ def fit(
     sampler: Sampler | None = None,
     verbose: str | int = "auto",
     callbacks: Sequence[Any] = (),
+    distribute: str | None = None,
 ) -> Run:
     """Train a declaration with Keras ``fit()``, evaluate it on the test split, save a run.
 
@@ -196,6 +199,9 @@ def fit(
         sampler: Chooses placeholder values.
         verbose: Passed to ``model.fit``.
         callbacks: Extra Keras callbacks, after the declared ones.
+        distribute: ``"mirrored"`` trains data-parallel over every local GPU (or
+            logical CPU device): ``tf.distribute.MirroredStrategy`` on
+            TensorFlow, ``keras.distribution.DataParallel`` on JAX.
 
     Returns:
         A :class:`Run`.
@@ -212,6 +218,9 @@ def fit(
     """
     import keras
 
+    from kerakit.scale import check_strategy, distribution
+
+    check_strategy(distribute)
     overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size),
                                    ("seed", seed)) if v is not None}
     if overrides:
@@ -231,12 +240,13 @@ def fit(
     _prepare_partial(partial, concrete)
 
     streaming = isinstance(dataset, Streams)
-    model = build(concrete, adapt_data=dataset.features() if streaming else dataset.x_train)
-    backup = keras.callbacks.BackupAndRestore(str(partial / "backup"))
-    run_callbacks = [*_callbacks(concrete, partial), backup, *callbacks]
-    inputs = training_inputs(concrete, dataset)
-    history = model.fit(**inputs, epochs=int(concrete.epochs), callbacks=run_callbacks,
-                        verbose=verbose).history
+    with distribution(distribute) as replicas:
+        model = build(concrete, adapt_data=dataset.features() if streaming else dataset.x_train)
+        backup = keras.callbacks.BackupAndRestore(str(partial / "backup"))
+        run_callbacks = [*_callbacks(concrete, partial), backup, *callbacks]
+        inputs = training_inputs(concrete, dataset)
+        history = model.fit(**inputs, epochs=int(concrete.epochs), callbacks=run_callbacks,
+                            verbose=verbose).history
     history = {k: [float(v) for v in vals] for k, vals in history.items()}
 
     metrics, report = _evaluate(model, dataset, concrete)
@@ -244,7 +254,7 @@ def fit(
         model=model, history=history, metrics=metrics, dir=target, declaration=concrete,
         best_epoch=_best_epoch(history, run_callbacks),
         epochs_run=len(next(iter(history.values()), [])),
-        diverged_epoch=_diverged(history, run_callbacks), report=report,
+        diverged_epoch=_diverged(history, run_callbacks), report=report, replicas=replicas,
     )
     _write_run(run, partial, dataset)
     _replace(partial, target)

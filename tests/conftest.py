@@ -63,10 +63,12 @@ def _seed():
 
 
 def cli_env(plugin_site: Path | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KERAKIT_")}
+    # A child sees plugins only from ``plugin_site``: not the one a fixture put on PYTHONPATH.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("KERAKIT_") and k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if plugin_site is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin_site), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = str(plugin_site)
     env.update(extra)
     return env
 

@@ -23,6 +23,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--out", help="run directory (default: runs/<name>-<timestamp>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
+    p.add_argument("--distribute", choices=("mirrored",),
+                   help="train data-parallel over every local GPU (or logical CPU)")
+    p.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
+                   help="dtype policy for the build (default: the declaration's)")
     p.add_argument("--export", metavar="DIR", help="export a verified SavedModel here after "
                    "training")
     p.add_argument("--json", action="store_true",
@@ -42,11 +46,13 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         decl, data = digits_cnn(), DEFAULT_DATA
     data = args.data or data or DEFAULT_DATA
+    if args.precision:
+        decl = decl.replace(precision=args.precision)
     # --json keeps stdout for the one JSON document; Keras' progress goes to stderr.
     progress = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with progress:
         run = fit(decl, data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                  out=args.out, overwrite=args.overwrite,
+                  out=args.out, overwrite=args.overwrite, distribute=args.distribute,
                   verbose=1 if sys.stdout.isatty() and not args.json else 2)
     exported = None
     if args.export:

@@ -1,0 +1,146 @@
+"""Training overhead: kerakit.fit against the same model written by hand with model.fit.
+
+Two architectures on `digits`: the embedded default's CNN (with its
+preprocessing and augmentation) and a 3-layer MLP. Each is trained once
+through kerakit (declared, built, `kerakit.fit` with its default callbacks)
+and once written by hand as a `keras.Model` with `model.fit`, alternating, for
+several repetitions. Reported: the median time per epoch after warm-up, its
+spread, and the ratio kerakit / hand-written (target: <= 1.03).
+
+Usage: python benchmarks/fit_overhead.py [--reps 5] [--epochs 8] [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+
+import kerakit as kk
+from kerakit.defaults import digits_cnn
+from kerakit.spec import resolve
+
+WARMUP = 2
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time between consecutive epoch ends: everything an epoch costs."""
+
+    def on_train_begin(self, logs=None):
+        self.times, self.last = [], time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.times.append(now - self.last)
+        self.last = now
+
+
+def cnn_declaration(epochs: int) -> kk.Model:
+    return resolve(digits_cnn()).replace(callbacks=[], epochs=epochs)
+
+
+def mlp_declaration(epochs: int) -> kk.Model:
+    return kk.Model(name="digits_mlp", inputs=(8, 8, 1), preprocess=["standardize"],
+                    blocks=["flatten", kk.use("dense_block", units=128),
+                            kk.use("dense_block", units=64), kk.use("dense_block", units=32)],
+                    head=kk.use("classifier", classes=10), optimizer="adam", epochs=epochs,
+                    batch_size=32)
+
+
+def hand_cnn(data) -> keras.Model:
+    norm = keras.layers.Normalization()
+    norm.adapt(data.x_train)
+    inputs = keras.Input((8, 8, 1))
+    x = norm(inputs)
+    x = keras.layers.RandomRotation(0.03)(x)
+    x = keras.layers.RandomTranslation(0.08, 0.08)(x)
+    x = keras.layers.RandomZoom(0.05)(x)
+    x = keras.layers.GaussianNoise(0.02)(x)
+    for filters in (32, 64):
+        for _ in range(2):
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                                    kernel_initializer="he_normal")(x)
+            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.Activation("relu")(x)
+        x = keras.layers.MaxPooling2D(2, padding="same")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.3)(x)
+    return _compile(keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)))
+
+
+def hand_mlp(data) -> keras.Model:
+    norm = keras.layers.Normalization()
+    norm.adapt(data.x_train)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Flatten()(norm(inputs))
+    for units in (128, 64, 32):
+        x = keras.layers.Activation("relu")(keras.layers.Dense(units)(x))
+    return _compile(keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)))
+
+
+def _compile(model: keras.Model) -> keras.Model:
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def time_kerakit(decl, data) -> list[float]:
+    timer = EpochTimer()
+    with tempfile.TemporaryDirectory() as tmp:
+        kk.fit(decl, data, out=Path(tmp) / "run", verbose=0, callbacks=[timer])
+    return timer.times[WARMUP:]
+
+
+def time_hand(build, data, epochs: int) -> list[float]:
+    keras.utils.set_random_seed(0)
+    model, timer = build(data), EpochTimer()
+    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
+              batch_size=32, epochs=epochs, verbose=0, callbacks=[timer])
+    return timer.times[WARMUP:]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.reps, args.epochs = 1, WARMUP + 1
+    data = kk.get_component("datasets", "digits").create()
+    cases = {"cnn": (cnn_declaration, hand_cnn), "mlp": (mlp_declaration, hand_mlp)}
+    rows = []
+    for name, (declare, build) in cases.items():
+        ours, theirs = [], []
+        for _ in range(args.reps):  # alternate, so drift in machine load hits both sides
+            ours.append(statistics.median(time_kerakit(declare(args.epochs), data)))
+            theirs.append(statistics.median(time_hand(build, data, args.epochs)))
+        k, h = statistics.median(ours), statistics.median(theirs)
+        rows.append({"model": name, "kerakit_s_per_epoch": round(k, 4),
+                     "kerakit_spread_s": round(max(ours) - min(ours), 4),
+                     "keras_s_per_epoch": round(h, 4),
+                     "keras_spread_s": round(max(theirs) - min(theirs), 4),
+                     "ratio": round(k / h, 3), "target": 1.03, "met": k / h <= 1.03})
+    result = {"machine": f"{os.cpu_count()} cores, backend {keras.backend.backend()}",
+              "reps": args.reps, "epochs": args.epochs, "warmup_epochs": WARMUP, "rows": rows}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        keys = list(rows[0])
+        print("  ".join(keys))
+        for row in rows:
+            print("  ".join(str(row[k]) for k in keys))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Every benchmark runs in its --quick mode and prints one JSON document. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, cli_env
+
+BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
+def test_benchmark_quick(script, tmp_path):
+    result = subprocess.run([sys.executable, str(script), "--quick", "--json"], cwd=tmp_path,
+                            env=cli_env(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads(result.stdout[result.stdout.index("{"):])
+    assert document  # each reports its measurements and ratios
