@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, cli_env
 
 BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
