@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from kerakit.backup import IntervalBackup
 from kerakit.builder import build, components_used, head_info
 from kerakit.data import Dataset, Streams, check_arrays, is_tf_dataset, split, streams_from
 from kerakit.errors import DataError, DeclarationError
@@ -182,6 +183,7 @@ def fit(
     verbose: str | int = "auto",
     callbacks: Sequence[Any] = (),
     distribute: str | None = None,
+    backup_every: float = 30.0,
 ) -> Run:
     """Train a declaration with Keras ``fit()``, evaluate it on the test split, save a run.
 
@@ -202,6 +204,8 @@ def fit(
         distribute: ``"mirrored"`` trains data-parallel over every local GPU (or
             logical CPU device): ``tf.distribute.MirroredStrategy`` on
             TensorFlow, ``keras.distribution.DataParallel`` on JAX.
+        backup_every: Seconds between backups of the training state; a crashed
+            run resumes from the last one. 0 backs up every epoch.
 
     Returns:
         A :class:`Run`.
@@ -216,7 +220,6 @@ def fit(
         >>> run = fit(decl, "digits", epochs=30)
         >>> run.metrics["accuracy"]
     """
-    import keras
 
     from kerakit.scale import check_strategy, distribution
 
@@ -242,7 +245,7 @@ def fit(
     streaming = isinstance(dataset, Streams)
     with distribution(distribute) as replicas:
         model = build(concrete, adapt_data=dataset.features() if streaming else dataset.x_train)
-        backup = keras.callbacks.BackupAndRestore(str(partial / "backup"))
+        backup = IntervalBackup(str(partial / "backup"), interval=backup_every)
         run_callbacks = [*_callbacks(concrete, partial), backup, *callbacks]
         inputs = training_inputs(concrete, dataset)
         history = model.fit(**inputs, epochs=int(concrete.epochs), callbacks=run_callbacks,

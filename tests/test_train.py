@@ -196,14 +196,34 @@ def test_a_crashed_run_leaves_no_target_and_resumes(tmp_path):
     decl = iris_decl(callbacks=[], epochs=6)
     target = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated crash"):
-        kk.fit(decl, "iris", out=target, verbose=0, callbacks=[Crash()])
+        kk.fit(decl, "iris", out=target, verbose=0, callbacks=[Crash()], backup_every=0)
     assert not target.exists()
     partial = tmp_path / ".run.partial"
     assert (partial / "backup").is_dir()
-    run = kk.fit(decl, "iris", out=target, verbose=0)
+    run = kk.fit(decl, "iris", out=target, verbose=0, backup_every=0)
     # epoch 2 was backed up before the crash came at its end; 3-5 ran after the resume
     assert run.epochs_run == 3
     assert (target / "model.keras").is_file() and not partial.exists()
+
+
+def test_backups_follow_the_clock(tmp_path):
+    from kerakit.backup import IntervalBackup
+
+    saves = []
+
+    class Counting(IntervalBackup):
+        def _save_model(self):
+            saves.append(self._current_epoch)
+            super()._save_model()
+
+    model = kk.build(iris_decl())
+    data = kk.get_component("datasets", "iris").create()
+    model.fit(data.x_train, data.y_train, epochs=4, verbose=0,
+              callbacks=[Counting(str(tmp_path / "a"), interval=3600)])
+    assert saves == []  # a short run never paid for a backup
+    model.fit(data.x_train, data.y_train, epochs=3, verbose=0,
+              callbacks=[Counting(str(tmp_path / "b"), interval=0)])
+    assert saves == [1, 2, 3]
 
 
 def test_tf_data_pipelines_train_adapt_and_test(tmp_path):
