@@ -42,6 +42,9 @@ class TuneResult:
         best: The best concrete declaration, re-runnable with :func:`kerakit.fit`.
         trials: One row per trial: id, status, score, values, seconds, worker, reason.
         best_model: The best trial's trained model (``None`` if not available).
+        best_score: The best trial's objective value.
+        objective: The objective's name.
+        best_epochs: Epochs at which the best trial peaked.
         directory: The tuning directory.
         best_run: The retrained best run, when ``retrain_best=True``.
     """
@@ -53,6 +56,7 @@ class TuneResult:
     directory: Path
     best_score: float | None = None
     objective: str = ""
+    best_epochs: int | None = None
     best_run: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -154,10 +158,10 @@ def tune(
     decl: Model,
     data: Any,
     *,
-    tuner: str = "hyperband",
+    tuner: str = "random",
     objective: str | None = None,
     max_trials: int = 10,
-    max_epochs: int | None = None,
+    max_epochs: int | None = 20,
     directory: str | Path | None = None,
     overwrite: bool = False,
     seed: int | None = None,
@@ -174,7 +178,8 @@ def tune(
             ``val_accuracy`` for classifiers and ``val_loss`` otherwise.
         max_trials: Trials to run (random, Bayesian, grid); Hyperband sizes its
             brackets from ``max_epochs`` instead.
-        max_epochs: Cap on the epochs of one trial (Hyperband's ``max_epochs``).
+        max_epochs: Cap on the epochs of one trial (Hyperband's ``max_epochs``);
+            ``None`` leaves the declaration's epochs.
         directory: The tuning directory; defaults to ``tuning/<name>``.
         overwrite: Start afresh instead of resuming a search in ``directory``.
         seed: Seed of the search and of every model; defaults to the declaration's.
@@ -279,9 +284,10 @@ def collect(decl: Model, dataset: Dataset, tuner: str, objective: str, max_trial
     (directory / "best_declaration.json").write_text(best.to_json())
     write_trials_csv(trials, directory / "trials.csv")
     plot_tuning(trials, directory / "tuning.png", objective)
-    result = TuneResult(values, best, trials, best_model, directory, best_trial.score, objective)
+    epochs = int(best_trial.best_step) + 1
+    result = TuneResult(values, best, trials, best_model, directory, best_trial.score, objective,
+                        epochs)
     if retrain_best:
-        epochs = int(best_trial.best_step) + 1
         result.best_run = retrain(best, dataset, directory / "best_run", epochs)
     return result
 

@@ -18,10 +18,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("recipe", nargs="?", help="path.py[:NAME] (default: the embedded default)")
     p.add_argument("--data", help="registered dataset name (default: the recipe's, or digits)")
-    p.add_argument("--tuner", default="hyperband",
+    p.add_argument("--tuner", default="random",
                    choices=("random", "bayesian", "hyperband", "grid"))
     p.add_argument("--max-trials", type=int, default=10, help="trials (random, bayesian, grid)")
-    p.add_argument("--max-epochs", type=int, help="cap on one trial's epochs")
+    p.add_argument("--max-epochs", type=int, default=20, help="cap on one trial's epochs "
+                   "(default 20)")
     p.add_argument("--objective", help="logged metric to optimise (default: val_accuracy for "
                    "classifiers, val_loss otherwise)")
     p.add_argument("--seed", type=int, help="seed of the search and the models")
