@@ -21,7 +21,7 @@ diabetes = kk.Model(
     loss="mse",
     # batch_size 32 makes this mini-batch SGD; 1 would be stochastic, the
     # training-set size (about 280) full-batch gradient descent.
-    optimizer=kk.use("sgd", learning_rate=1e-3, momentum=0.9),
+    optimizer=kk.use("sgd", learning_rate=3e-4, momentum=0.9),
     metrics=["mae", "rmse"],
     callbacks=[
         kk.use("reduce_lr_on_plateau", patience=5),

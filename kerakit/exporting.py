@@ -237,8 +237,9 @@ def _export_saved_model(model: Any, target: Path, manifest: dict[str, Any],
         archive.add_endpoint("serve", lambda x: {"outputs": model(x, training=False)},
                              input_signature=signature)
         names = manifest["class_names"]
-        if manifest.get("task") == "classification" and names and model.outputs[0].shape[-1] == \
-                len(names):
+        # The class-name signature uses TensorFlow string ops, which a JAX graph cannot hold.
+        if keras.backend.backend() == "tensorflow" and manifest.get("task") == "classification" \
+                and names and model.outputs[0].shape[-1] == len(names):
             labels = tf.constant(names)
 
             def classify(x: Any) -> dict[str, Any]:

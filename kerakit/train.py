@@ -247,7 +247,7 @@ def fit(
         model = build(concrete, adapt_data=dataset.features() if streaming else dataset.x_train)
         backup = IntervalBackup(str(partial / "backup"), interval=backup_every)
         run_callbacks = [*_callbacks(concrete, partial), backup, *callbacks]
-        inputs = training_inputs(concrete, dataset)
+        inputs = training_inputs(concrete, dataset, replicas)
         history = model.fit(**inputs, epochs=int(concrete.epochs), callbacks=run_callbacks,
                             verbose=verbose).history
     history = {k: [float(v) for v in vals] for k, vals in history.items()}
@@ -264,19 +264,27 @@ def fit(
     return run
 
 
-def training_inputs(decl: Model, data: Dataset | Streams) -> dict[str, Any]:
+def training_inputs(decl: Model, data: Dataset | Streams, replicas: int = 1) -> dict[str, Any]:
     """Keyword arguments for ``model.fit``: the data, batched and augmented as declared.
 
     Batch-level augmentations (MixUp, CutMix) need whole batches with their
     labels, so they run in a ``tf.data`` pipeline on the training split, with
     one-hot labels for classifiers; the validation labels are one-hot too, so
     the metrics see one label format.
+
+    JAX's data parallelism splits every batch evenly between devices, so with
+    several replicas on JAX the last, partial batch of each epoch is dropped.
     """
+    import keras
+
     from kerakit.builder import batch_augmentations
 
     if isinstance(data, Streams):  # batched already: the declared batch size does not apply
         return {"x": data.train, "validation_data": data.val, "shuffle": False}
     mixers = batch_augmentations(decl)
+    even = replicas > 1 and keras.backend.backend() == "jax"
+    if even and not mixers:
+        return _even_batches(decl, data)
     if not mixers:
         return {"x": data.x_train, "y": data.y_train,
                 "validation_data": (data.x_val, data.y_val),
@@ -292,10 +300,25 @@ def training_inputs(decl: Model, data: Dataset | Streams) -> dict[str, Any]:
 
     pipeline = (tf.data.Dataset.from_tensor_slices((data.x_train, y_train))
                 .shuffle(len(data.x_train), seed=int(decl.seed or 0))
-                .batch(int(decl.batch_size))
+                .batch(int(decl.batch_size), drop_remainder=even)
                 .map(mix, num_parallel_calls=tf.data.AUTOTUNE)
                 .prefetch(tf.data.AUTOTUNE))
     return {"x": pipeline, "validation_data": (data.x_val, y_val), "shuffle": False}
+
+
+def _even_batches(decl: Model, data: Dataset) -> dict[str, Any]:
+    import tensorflow as tf
+
+    batch = int(decl.batch_size)
+
+    def pipe(x: np.ndarray, y: np.ndarray, shuffle: bool) -> Any:
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if shuffle:
+            ds = ds.shuffle(len(x), seed=int(decl.seed or 0))
+        return ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    return {"x": pipe(data.x_train, data.y_train, True),
+            "validation_data": pipe(data.x_val, data.y_val, False), "shuffle": False}
 
 
 def one_hot(y: np.ndarray, data: Dataset) -> np.ndarray:

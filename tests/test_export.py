@@ -51,7 +51,9 @@ def raw_digits(n: int = 20) -> np.ndarray:
 def test_saved_model_serves_raw_inputs_like_predict(digits_run, digits_export):
     assert digits_export.max_abs_diff is not None and digits_export.max_abs_diff <= 1e-5
     loaded = tf.saved_model.load(str(digits_export.path))
-    assert {"serve", "serving_default", "classify"} <= set(loaded.signatures)
+    on_tf = keras.backend.backend() == "tensorflow"
+    expected_signatures = {"serve", "serving_default"} | ({"classify"} if on_tf else set())
+    assert set(loaded.signatures) == expected_signatures
     x = raw_digits()
     served = loaded.serve(tf.constant(x))["outputs"].numpy()
     again = loaded.serve(tf.constant(x))["outputs"].numpy()
@@ -66,14 +68,15 @@ def test_saved_model_serves_raw_inputs_like_predict(digits_run, digits_export):
     default = loaded.signatures["serving_default"]
     assert set(default.structured_outputs) == {"outputs"}
     assert "inputs" in default.structured_input_signature[1]
-    classified = loaded.classify(tf.constant(x[:2]))
-    assert classified["class_name"].numpy()[0].decode().startswith("digit")
+    if on_tf:  # the class-name signature needs TensorFlow string ops
+        classified = loaded.classify(tf.constant(x[:2]))
+        assert classified["class_name"].numpy()[0].decode().startswith("digit")
 
 
 def test_export_manifest_describes_the_export(digits_export):
     manifest = json.loads((digits_export.path / MANIFEST).read_text())
     assert manifest["keras"] == keras.__version__ and manifest["tensorflow"] == tf.__version__
-    assert manifest["backend"] == "tensorflow"
+    assert manifest["backend"] == keras.backend.backend()
     assert manifest["class_names"][0] == "digit0"
     assert manifest["inputs"] == [{"name": "inputs", "shape": [None, 8, 8, 1],
                                    "dtype": "float32"}]

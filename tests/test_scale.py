@@ -47,10 +47,11 @@ def test_mixed_precision_trains(tmp_path):
 
 
 MIRRORED = """
-import json, sys
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import json, os, sys
+if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import kerakit as kk
 decl = kk.Model(inputs=(4,), preprocess=["standardize"], blocks=["dense_block"],
                 head=kk.use("classifier", classes=3), epochs=3, batch_size=16)
@@ -59,9 +60,11 @@ print(json.dumps({"replicas": run.replicas, "metrics": run.metrics}))
 """
 
 
-def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+def test_data_parallel_on_two_logical_cpus(tmp_path):
+    # Two logical CPU devices, set before the framework starts: TF in the script, JAX here.
+    env = cli_env(XLA_FLAGS="--xla_force_host_platform_device_count=2")
     result = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path / "run")],
-                            env=cli_env(), capture_output=True, text=True)
+                            env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
