@@ -18,12 +18,12 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
+from _timing import EpochTimer
 
 import kerakit as kk
 from kerakit.defaults import digits_cnn
@@ -31,17 +31,6 @@ from kerakit.spec import resolve
 
 WARMUP = 2
 
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall time between consecutive epoch ends: everything an epoch costs."""
-
-    def on_train_begin(self, logs=None):
-        self.times, self.last = [], time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        self.times.append(now - self.last)
-        self.last = now
 
 
 def cnn_declaration(epochs: int) -> kk.Model:

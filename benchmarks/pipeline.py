@@ -21,26 +21,17 @@ import json
 import os
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import tensorflow as tf
+from _timing import EpochTimer
 
 import kerakit as kk
 
 WARMUP = 2
 
-
-class EpochTimer(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.times, self.last = [], time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        self.times.append(now - self.last)
-        self.last = now
 
 
 def augmentation() -> list[keras.layers.Layer]:

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import ROOT, cli_env
 
-BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
+BENCHMARKS = sorted(p for p in (ROOT / "benchmarks").glob("*.py") if not p.name.startswith("_"))
 
 
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)

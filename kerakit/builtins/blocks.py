@@ -35,6 +35,18 @@ def regularizer(l1: float, l2: float, default: Any = None) -> Any:
     return keras.regularizers.get(default)
 
 
+def _kernel_config(block: Any) -> dict[str, Any]:
+    """The L1/L2 factors and kernel initializer / regularizer of a block, for get_config."""
+    explicit = block.kernel_regularizer is not None and not (block.l1 or block.l2)
+    return {
+        "l1": block.l1,
+        "l2": block.l2,
+        "kernel_initializer": keras.initializers.serialize(block.kernel_initializer),
+        "kernel_regularizer": keras.regularizers.serialize(block.kernel_regularizer)
+        if explicit else None,
+    }
+
+
 class _Composite(keras.layers.Layer):
     """A block made of a fixed sequence of sub-layers."""
 
@@ -113,12 +125,7 @@ class DenseBlock(_Composite):
             "activation": self.activation,
             "dropout": self.dropout,
             "batch_norm": self.batch_norm,
-            "l1": self.l1,
-            "l2": self.l2,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer)
-            if self.kernel_regularizer is not None and not (self.l1 or self.l2)
-            else None,
+            **_kernel_config(self),
         }
 
 
@@ -211,12 +218,7 @@ class ConvBlock(_Composite):
             "pool": self.pool,
             "pool_size": self.pool_size,
             "dropout": self.dropout,
-            "l1": self.l1,
-            "l2": self.l2,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer)
-            if self.kernel_regularizer is not None and not (self.l1 or self.l2)
-            else None,
+            **_kernel_config(self),
         }
 
 
