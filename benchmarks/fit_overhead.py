@@ -23,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
-from _timing import EpochTimer
+from _reference import EpochTimer, digits_cnn_by_hand
 
 import kerakit as kk
 from kerakit.defaults import digits_cnn
@@ -46,24 +46,7 @@ def mlp_declaration(epochs: int) -> kk.Model:
 
 
 def hand_cnn(data) -> keras.Model:
-    norm = keras.layers.Normalization()
-    norm.adapt(data.x_train)
-    inputs = keras.Input((8, 8, 1))
-    x = norm(inputs)
-    x = keras.layers.RandomRotation(0.03)(x)
-    x = keras.layers.RandomTranslation(0.08, 0.08)(x)
-    x = keras.layers.RandomZoom(0.05)(x)
-    x = keras.layers.GaussianNoise(0.02)(x)
-    for filters in (32, 64):
-        for _ in range(2):
-            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                                    kernel_initializer="he_normal")(x)
-            x = keras.layers.BatchNormalization()(x)
-            x = keras.layers.Activation("relu")(x)
-        x = keras.layers.MaxPooling2D(2, padding="same")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dropout(0.3)(x)
-    return _compile(keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)))
+    return digits_cnn_by_hand(data.x_train)
 
 
 def hand_mlp(data) -> keras.Model:

@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import tensorflow as tf
-from _timing import EpochTimer
+from _reference import EpochTimer, augmentation_layers, digits_cnn_by_hand
 
 import kerakit as kk
 
@@ -34,39 +34,16 @@ WARMUP = 2
 
 
 
-def augmentation() -> list[keras.layers.Layer]:
-    return [keras.layers.RandomRotation(0.03), keras.layers.RandomTranslation(0.08, 0.08),
-            keras.layers.RandomZoom(0.05), keras.layers.GaussianNoise(0.02)]
-
-
-def body(x):
-    for filters in (32, 64):
-        for _ in range(2):
-            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-            x = keras.layers.BatchNormalization()(x)
-            x = keras.layers.Activation("relu")(x)
-        x = keras.layers.MaxPooling2D(2, padding="same")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.layers.Dense(10, activation="softmax")(keras.layers.Dropout(0.3)(x))
-
-
 def run(placement: str, data, epochs: int) -> float:
     keras.utils.set_random_seed(0)
-    norm = keras.layers.Normalization()
-    norm.adapt(data.x_train)
-    inputs = keras.Input((8, 8, 1))
-    x = norm(inputs)
-    layers = augmentation()
-    if placement == "model":
-        for layer in layers:
-            x = layer(x)
-    model = keras.Model(inputs, body(x))
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = digits_cnn_by_hand(data.x_train, augment=placement == "model")
     timer = EpochTimer()
     if placement == "model":
         model.fit(data.x_train, data.y_train, batch_size=32, epochs=epochs, verbose=0,
                   validation_data=(data.x_val, data.y_val), callbacks=[timer])
     else:
+        layers = augmentation_layers()
+
         # Here augmentation sees raw pixels, before the model's normalisation: the order
         # changes the fill value of rotated corners, not the cost being measured.
         def augment(x, y):

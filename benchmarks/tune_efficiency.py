@@ -32,6 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import keras_tuner as kt
 import numpy as np
+from _reference import digits_cnn_by_hand
 
 import kerakit as kk
 from kerakit.defaults import digits_cnn
@@ -49,30 +50,10 @@ class Baseline(kt.HyperModel):
 
     def build(self, hp):
         keras.utils.set_random_seed(self.seed)
-        norm = keras.layers.Normalization()
-        norm.adapt(self.data.x_train)
-        inputs = keras.Input((8, 8, 1))
-        x = norm(inputs)
-        x = keras.layers.RandomRotation(0.03)(x)
-        x = keras.layers.RandomTranslation(0.08, 0.08)(x)
-        x = keras.layers.RandomZoom(0.05)(x)
-        x = keras.layers.GaussianNoise(0.02)(x)
-        for i, choices in enumerate(([16, 32, 48], [32, 64, 96])):
-            filters = hp.Choice(f"filters{i}", choices)
-            for _ in range(2):
-                x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                                        kernel_initializer="he_normal")(x)
-                x = keras.layers.BatchNormalization()(x)
-                x = keras.layers.Activation("relu")(x)
-            x = keras.layers.MaxPooling2D(2, padding="same")(x)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        x = keras.layers.Dropout(hp.Float("dropout", 0.0, 0.5, step=0.1))(x)
-        outputs = keras.layers.Dense(10, activation="softmax")(x)
-        model = keras.Model(inputs, outputs)
-        lr = hp.Float("learning_rate", 3e-4, 3e-3, sampling="log")
-        model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        return model
+        filters = (hp.Choice("filters0", [16, 32, 48]), hp.Choice("filters1", [32, 64, 96]))
+        return digits_cnn_by_hand(
+            self.data.x_train, filters, dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
+            learning_rate=hp.Float("learning_rate", 3e-4, 3e-3, sampling="log"))
 
     def fit(self, hp, model, *args, **kwargs):
         return model.fit(self.data.x_train, self.data.y_train,
