@@ -246,7 +246,7 @@ def fit(
     with distribution(distribute) as replicas:
         model = build(concrete, adapt_data=dataset.features() if streaming else dataset.x_train)
         backup = IntervalBackup(str(partial / "backup"), interval=backup_every)
-        run_callbacks = [*_callbacks(concrete, partial), backup, *callbacks]
+        run_callbacks = [*make_callbacks(concrete, partial), backup, *callbacks]
         inputs = training_inputs(concrete, dataset, replicas)
         history = model.fit(**inputs, epochs=int(concrete.epochs), callbacks=run_callbacks,
                             verbose=verbose).history
@@ -345,7 +345,13 @@ def _prepare_partial(partial: Path, decl: Model) -> None:
     marker.write_text(decl.to_json())
 
 
-def _callbacks(decl: Model, run_dir: Path) -> list[Any]:
+def make_callbacks(decl: Model, run_dir: Path | None) -> list[Any]:
+    """The declared callbacks, created.
+
+    A callback that writes into the run directory (its factory takes
+    ``run_dir``) gets ``run_dir``; with ``run_dir=None`` (tuning trials, which
+    have no run directory) such callbacks are left out.
+    """
     registry = current_registry()
     out = []
     for i, ref in enumerate(decl.callbacks):
@@ -353,6 +359,8 @@ def _callbacks(decl: Model, run_dir: Path) -> list[Any]:
             component = registry.get("callbacks", ref.name)
             params = dict(ref.params)
             if "run_dir" in component.valid_parameter_names:
+                if run_dir is None:
+                    continue
                 params["run_dir"] = str(run_dir)
             out.append(component.create(**params))
         except (ValueError, TypeError) as exc:

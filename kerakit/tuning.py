@@ -66,7 +66,7 @@ def _hypermodel_class() -> type:
     import keras_tuner as kt
 
     from kerakit.builder import build
-    from kerakit.train import _callbacks, training_inputs
+    from kerakit.train import make_callbacks, training_inputs
 
     class DeclarationHyperModel(kt.HyperModel):
         """A declaration as a KerasTuner HyperModel."""
@@ -88,9 +88,7 @@ def _hypermodel_class() -> type:
             epochs = kwargs.pop("epochs", None) or int(concrete.epochs)
             if self.max_epochs:
                 epochs = min(epochs, self.max_epochs)
-            declared = [c for c in _callbacks(concrete, Path(os.devnull))
-                        if not hasattr(c, "filepath") and not hasattr(c, "log_dir")]
-            callbacks = [*kwargs.pop("callbacks", []), *declared,
+            callbacks = [*kwargs.pop("callbacks", []), *make_callbacks(concrete, run_dir=None),
                          keras.callbacks.TerminateOnNaN()]
             history = model.fit(**training_inputs(concrete, self.data), epochs=epochs,
                                 callbacks=callbacks, verbose=0, **kwargs)

@@ -99,6 +99,14 @@ def test_parameters_of_a_choice_apply_only_when_it_is_chosen(random_search):
         assert "optimizer.adam.learning_rate" not in random_search.best_hyperparameters
 
 
+def test_run_directory_callbacks_are_left_out_of_trials(tmp_path):
+    # csv_logger and backup_and_restore write into a run directory, which trials do not have
+    decl = iris_space(callbacks=["csv_logger", "backup_and_restore",
+                                 kk.use("early_stopping", patience=2)])
+    result = tune(decl, "iris", tuner="random", max_trials=2, directory=tmp_path / "t")
+    assert {r["status"] for r in result.trials} == {"COMPLETED"}
+
+
 def test_same_seed_same_search(tmp_path):
     a = tune(iris_space(), "iris", tuner="random", max_trials=3, directory=tmp_path / "a")
     b = tune(iris_space(), "iris", tuner="random", max_trials=3, directory=tmp_path / "b")
