@@ -94,9 +94,17 @@ def predict(export_dir: str | Path, x: np.ndarray) -> dict[str, Any]:
         ExportError: if the export's files do not match its manifest.
         DataError: if the input does not match its signature.
     """
-    export_dir = Path(export_dir)
-    manifest = check_hashes(export_dir)
-    x = conform(x, manifest["inputs"][0])
+    manifest = check_hashes(Path(export_dir))
+    return _serve(Path(export_dir), manifest, conform(x, manifest["inputs"][0]))
+
+
+def predict_file(export_dir: str | Path, path: str | Path) -> dict[str, Any]:
+    """:func:`predict` on an input file (see :func:`read_input`); the files are hashed once."""
+    manifest = check_hashes(Path(export_dir))
+    return _serve(Path(export_dir), manifest, read_input(path, manifest["inputs"][0]))
+
+
+def _serve(export_dir: Path, manifest: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(export_dir))

@@ -125,21 +125,20 @@ def check_data(decl: Model, data: Dataset | Streams) -> None:
     expected = decl.inputs.shape
     if isinstance(data, Streams):
         got = data.input_shape
-        if len(got) != len(expected) or any(e is not None and g is not None and e != g
-                                            for e, g in zip(expected, got, strict=False)):
+        if not _shape_matches(expected, got):
             raise DataError(
                 f"Invalid tf.data pipeline: shape does not match the declared inputs. "
                 f"Expected samples of shape {expected}. Received: {got}"
             )
         return
+    allow_missing = _imputes_first(decl)
     for part in ("train", "val", "test"):
         x, y = getattr(data, f"x_{part}"), getattr(data, f"y_{part}")
         if part == "train" or len(x):
             check_arrays(np.asarray(x), np.asarray(y), f"{data.name} ({part})",
-                         allow_missing=_imputes_first(decl))
+                         allow_missing=allow_missing)
         got = tuple(np.asarray(x).shape[1:])
-        if len(got) != len(expected) or any(e is not None and e != g
-                                            for e, g in zip(expected, got, strict=False)):
+        if not _shape_matches(expected, got):
             raise DataError(
                 f"Invalid data `{data.name}` ({part}): shape does not match the declared inputs. "
                 f"Expected samples of shape {expected}. Received: {got}"
@@ -160,6 +159,12 @@ def check_data(decl: Model, data: Dataset | Streams) -> None:
             f"Invalid data `{data.name}`: the validation split is empty. Expected "
             "validation_split > 0 or a `val` split; early stopping and the curves need it."
         )
+
+
+def _shape_matches(expected: tuple, got: tuple) -> bool:
+    """Same rank, and equal wherever both sizes are known (None matches any size)."""
+    return len(got) == len(expected) and all(
+        e is None or g is None or e == g for e, g in zip(expected, got, strict=True))
 
 
 def _imputes_first(decl: Model) -> bool:
@@ -384,10 +389,11 @@ def _evaluate(model: Any, data: Dataset | Streams,
     if not len(x_test):
         return {}, {}
     batch = int(decl.batch_size)
-    from kerakit.builder import batch_augmentations
+    from kerakit.builder import is_batch_level
 
-    labels = one_hot(y_test, data) if isinstance(data, Dataset) and \
-        batch_augmentations(decl) else y_test
+    mixed = any(is_batch_level(current_registry(), ref) for ref in decl.augment)
+    # a model trained on one-hot labels (batch-level augmentation) is evaluated on them too
+    labels = one_hot(y_test, data) if isinstance(data, Dataset) and mixed else y_test
     values = model.evaluate(x_test, labels, batch_size=batch, verbose=0, return_dict=True)
     metrics = {k: float(v) for k, v in values.items()}
     report: dict[str, Any] = {}

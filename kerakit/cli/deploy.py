@@ -41,16 +41,14 @@ def run_export(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from kerakit.exporting import check_hashes
-    from kerakit.predict import format_predictions, predict, read_input
+    from kerakit.predict import format_predictions, predict_file
 
-    manifest = check_hashes(Path(args.export_dir))
-    x = read_input(args.input, manifest["inputs"][0])
+    result = predict_file(args.export_dir, args.input)
     fmt = "json" if args.json or (args.out or "").endswith(".json") else "csv"
-    text = format_predictions(predict(args.export_dir, x), fmt)
+    text = format_predictions(result, fmt)
     if args.out:
         Path(args.out).write_text(text)
-        print(f"wrote {len(x)} predictions to {args.out}", file=sys.stderr)
+        print(f"wrote {len(result['outputs'])} predictions to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
