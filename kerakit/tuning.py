@@ -255,10 +255,15 @@ def make_tuner(decl: Model, dataset: Dataset, tuner: str, objective: str, max_tr
     return instance
 
 
-def collect(decl: Model, dataset: Dataset, tuner: str, objective: str, max_trials: int,
+def collect(decl: Model, dataset: Dataset, tuner: str, objective: str | None, max_trials: int,
             max_epochs: int | None, directory: Path, *, retrain_best: bool = False) -> TuneResult:
-    """Read a finished search from its directory, write the outputs, return the result."""
+    """Read a finished search from its directory, write the outputs, return the result.
+
+    ``objective=None`` means the default for the declaration's head, as in :func:`tune`.
+    """
     from kerakit.report import plot_tuning, write_trials_csv
+
+    objective = objective or _default_objective(resolve(decl))
 
     with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner announces the reload
         loaded = make_tuner(decl, dataset, tuner, objective, max_trials, max_epochs, directory,

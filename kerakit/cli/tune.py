@@ -63,14 +63,14 @@ def run_tune(args: argparse.Namespace) -> int:
 
             shutil.rmtree(out, ignore_errors=True)
         run_local_cluster(_child_args(args, out), args.workers)
+        from pathlib import Path
+
         from kerakit.spec import resolve
         from kerakit.train import load_data
-        from kerakit.tuning import _default_objective
 
         decl = decl.replace(seed=args.seed) if args.seed is not None else decl
-        objective = args.objective or _default_objective(resolve(decl))
-        result = collect(decl, load_data(data, resolve(decl)), args.tuner, objective,
-                         args.max_trials, args.max_epochs, _path(out),
+        result = collect(decl, load_data(data, resolve(decl)), args.tuner, args.objective,
+                         args.max_trials, args.max_epochs, Path(out),
                          retrain_best=args.retrain_best)
     else:
         # --json keeps stdout for the one JSON document; progress goes to stderr.
@@ -127,8 +127,3 @@ def _distributed_env(args: argparse.Namespace) -> None:
     elif "chief" in os.environ.get("KERASTUNER_TUNER_ID", "chief"):
         os.environ["KERASTUNER_TUNER_ID"] = f"worker-{socket.gethostname()}-{os.getpid()}"
 
-
-def _path(text: str):
-    from pathlib import Path
-
-    return Path(text)
