@@ -126,4 +126,3 @@ def _distributed_env(args: argparse.Namespace) -> None:
         os.environ["KERASTUNER_TUNER_ID"] = "chief"
     elif "chief" in os.environ.get("KERASTUNER_TUNER_ID", "chief"):
         os.environ["KERASTUNER_TUNER_ID"] = f"worker-{socket.gethostname()}-{os.getpid()}"
-
