@@ -26,8 +26,8 @@ import keras
 from _reference import EpochTimer, digits_cnn_by_hand
 
 import kerakit as kk
-from kerakit.defaults import digits_cnn
-from kerakit.spec import resolve
+from kerakit.declaration.defaults import digits_cnn
+from kerakit.declaration.model import resolve
 
 WARMUP = 2
 

@@ -1,6 +1,6 @@
 """Tuning efficiency: kerakit's default search against a hand-written KerasTuner RandomSearch.
 
-Both search the embedded default's space on `digits` (see kerakit/defaults.py).
+Both search the embedded default's space on `digits` (see kerakit/declaration/defaults.py).
 The baseline is written by hand with KerasTuner: RandomSearch, N trials of E
 epochs each. kerakit runs `kerakit.tune` with its default tuner and settings.
 Reported, per seed and as the median over seeds:
@@ -35,8 +35,8 @@ import numpy as np
 from _reference import digits_cnn_by_hand
 
 import kerakit as kk
-from kerakit.defaults import digits_cnn
-from kerakit.tuning import retrain
+from kerakit.declaration.defaults import digits_cnn
+from kerakit.tuning.search import retrain
 
 TARGET = 0.97
 

@@ -1,4 +1,7 @@
-"""Exceptions raised by kerakit, all under :class:`KerakitError`."""
+"""Every exception and warning kerakit raises, all errors under :class:`KerakitError`.
+
+All of them are exported from :mod:`kerakit`.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +40,22 @@ class DeclarationError(KerakitError, ValueError):
 
 class DataError(KerakitError, ValueError):
     """Training data does not match the declaration."""
+
+
+class MissingPluginError(KerakitError):
+    """A saved model needs a component whose plugin is not available."""
+
+
+class UnsafeModelError(KerakitError):
+    """A model file holds code (e.g. a ``Lambda`` layer) and was refused."""
+
+
+class ExportError(KerakitError):
+    """An export could not be written or did not verify."""
+
+
+class ConformanceError(AssertionError, KerakitError):
+    """A component failed a conformance check; the message says which and why."""
 
 
 class PluginWarning(UserWarning):

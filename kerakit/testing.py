@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from kerakit.errors import KerakitError
-from kerakit.registry import Component
+from kerakit.errors import ConformanceError
+from kerakit.registry.table import Component
 
 LAYER_KINDS = ("preprocessors", "augmentations", "blocks")
 TOLERANCE = 1e-5
@@ -67,10 +67,6 @@ print(json.dumps(report))
 """
 
 
-class ConformanceError(AssertionError, KerakitError):
-    """A component failed a conformance check; the message says which and why."""
-
-
 @dataclass
 class Report:
     """Check results by component: ``{qualified name: {check: "ok" | reason}}``."""
@@ -100,7 +96,7 @@ class Report:
 
 def component_names(plugin: str | None = None, kind: str | None = None) -> list[str]:
     """Qualified names of the registered components, for parametrizing tests."""
-    from kerakit.lookup import components
+    from kerakit.registry.lookup import components
 
     return [c.qualified_name for c in components(kind, plugin=plugin)]
 
@@ -123,7 +119,7 @@ def check_component(name: str, kind: str | None = None, *, fresh_process: bool =
 
 def check_plugin(plugin: str, *, fresh_process: bool = True) -> Report:
     """Check every component of ``plugin``, with one fresh process for all of them."""
-    from kerakit.lookup import components
+    from kerakit.registry.lookup import components
 
     found = components(plugin=plugin)
     if not found:
@@ -137,7 +133,7 @@ def check_plugin(plugin: str, *, fresh_process: bool = True) -> Report:
 
 def _find(name: str, kind: str | None) -> Component:
     from kerakit.hookspecs import KINDS
-    from kerakit.plugins import current_registry
+    from kerakit.registry.discovery import current_registry
 
     registry = current_registry()
     kinds = [kind] if kind else [k for k in KINDS if (k, name) in registry]

@@ -37,7 +37,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def installed_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch):
     """Make the fixture plugins visible to this process, and forget them afterwards."""
-    import kerakit.plugins
+    import kerakit.registry.discovery
 
     for var in ("KERAKIT_DISABLE_PLUGIN_AUTOLOAD", "KERAKIT_PLUGINS", "KERAKIT_BLOCK_PLUGINS",
                 "KERAKIT_STRICT"):
@@ -47,12 +47,12 @@ def installed_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch):
         filter(None, [str(plugin_site), os.environ.get("PYTHONPATH")])))  # for child processes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the broken fixture plugins warn, as they should
-        kerakit.plugins.load_plugins(reload=True)
+        kerakit.registry.discovery.load_plugins(reload=True)
     try:
         yield plugin_site
     finally:
         monkeypatch.undo()
-        kerakit.plugins.load_plugins(reload=True)
+        kerakit.registry.discovery.load_plugins(reload=True)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import kerakit as kk
-from kerakit.builder import inference_model
+from kerakit.engine.builder import inference_model
 from kerakit.errors import DeclarationError
 
 

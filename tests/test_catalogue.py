@@ -12,7 +12,7 @@ import kerakit as kk
 from kerakit.builtins.callbacks import ConvergenceStop, OverfittingMonitor
 from kerakit.builtins.losses import SparseCategoricalCrossentropy
 from kerakit.builtins.preprocessors import MinMaxNormalization
-from kerakit.plugins import load_plugins
+from kerakit.registry.discovery import load_plugins
 
 BUILTINS = load_plugins(autoload=False).list(plugin="kerakit")
 LAYER_KINDS = ("preprocessors", "augmentations", "blocks")

@@ -15,7 +15,8 @@ import pytest
 from conftest import ROOT, cli_env
 
 import kerakit as kk
-from kerakit.testing import ConformanceError, check_component, check_plugin
+from kerakit.errors import ConformanceError
+from kerakit.testing import check_component, check_plugin
 
 
 @pytest.mark.parametrize("plugin", ["kerakit", "vision", "tabular"])

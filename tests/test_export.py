@@ -15,9 +15,10 @@ import tensorflow as tf
 from conftest import cli_env, run_cli
 
 import kerakit as kk
-from kerakit.builder import inference_model
-from kerakit.exporting import MANIFEST, ExportError, check_hashes, export
-from kerakit.predict import predict
+from kerakit.engine.builder import inference_model
+from kerakit.engine.exporting import MANIFEST, check_hashes, export
+from kerakit.engine.predict import predict
+from kerakit.errors import ExportError
 
 
 def digits_decl(**changes) -> kk.Model:
@@ -162,7 +163,7 @@ def test_onnx_without_the_extra_names_it(digits_run, tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from kerakit.exporting import export
+from kerakit.engine.exporting import export
 export(sys.argv[1], sys.argv[2], force=True)
 """
 

@@ -8,7 +8,7 @@ import pytest
 
 import kerakit
 from kerakit.errors import AmbiguousComponentError, PluginError, PluginWarning
-from kerakit.plugins import load_plugins
+from kerakit.registry.discovery import load_plugins
 
 BROKEN = {"importfail", "missing", "misspelled", "raises", "invalid", "twice", "oldapi",
           "unknownhook"}

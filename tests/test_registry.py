@@ -13,7 +13,7 @@ from kerakit.errors import (
     InvalidParameterError,
     InvalidRegistrationError,
 )
-from kerakit.registry import (
+from kerakit.registry.table import (
     Component,
     Registry,
     check_kind,

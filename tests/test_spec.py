@@ -8,8 +8,8 @@ import pytest
 
 import kerakit as kk
 from kerakit import hp
+from kerakit.declaration.model import Sampler, check, resolve
 from kerakit.errors import DeclarationError
-from kerakit.spec import Sampler, check, resolve
 
 
 def declaration() -> kk.Model:

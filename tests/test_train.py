@@ -12,9 +12,8 @@ import pytest
 from conftest import cli_env
 
 import kerakit as kk
-from kerakit.errors import DataError, DeclarationError
-from kerakit.saving import MissingPluginError, UnsafeModelError
-from kerakit.train import RUN_FILES
+from kerakit.engine.train import RUN_FILES
+from kerakit.errors import DataError, DeclarationError, MissingPluginError, UnsafeModelError
 
 
 def iris_decl(**changes) -> kk.Model:
@@ -111,7 +110,7 @@ def test_plugin_component_reloads_without_imports_and_names_missing_dist(
 
 
 def test_missing_plugin_error_in_process(tmp_path):
-    from kerakit.saving import require_plugins
+    from kerakit.engine.saving import require_plugins
 
     with pytest.raises(MissingPluginError, match=r"distribution kerakit-vision 0\.2"):
         require_plugins([{"kind": "blocks", "name": "vision.se_block", "plugin": "vision",
@@ -208,7 +207,7 @@ def test_a_crashed_run_leaves_no_target_and_resumes(tmp_path):
 
 
 def test_backups_follow_the_clock(tmp_path):
-    from kerakit.backup import IntervalBackup
+    from kerakit.engine.backup import IntervalBackup
 
     saves = []
 

@@ -16,7 +16,7 @@ from conftest import cli_env, run_cli
 import kerakit as kk
 from kerakit import hp
 from kerakit.errors import DeclarationError
-from kerakit.tuning import tune
+from kerakit.tuning.search import tune
 
 RECIPE = '''
 import kerakit as kk

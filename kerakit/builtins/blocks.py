@@ -6,26 +6,13 @@ layer per block and saves, reloads and exports like any Keras model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import keras
 
+from kerakit.base import CompositeLayer, build_in_sequence
+
 _POOLS = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}
-
-
-def build_in_sequence(layers: Sequence[keras.layers.Layer], input_shape: tuple) -> tuple:
-    """Build each layer on the previous one's output shape; return the last shape.
-
-    Composite layers must build their sub-layers explicitly, or Keras cannot
-    restore their weights when the model is reloaded.
-    """
-    shape = tuple(input_shape)
-    for layer in layers:
-        if not layer.built:
-            layer.build(shape)
-        shape = tuple(layer.compute_output_shape(shape))
-    return shape
 
 
 def regularizer(l1: float, l2: float, default: Any = None) -> Any:
@@ -47,30 +34,8 @@ def _kernel_config(block: Any) -> dict[str, Any]:
     }
 
 
-class _Composite(keras.layers.Layer):
-    """A block made of a fixed sequence of sub-layers."""
-
-    def _sequence(self) -> list[keras.layers.Layer]:
-        raise NotImplementedError
-
-    def build(self, input_shape: tuple) -> None:
-        build_in_sequence(self._sequence(), input_shape)
-
-    def call(self, inputs: Any, training: bool | None = None) -> Any:
-        x = inputs
-        for layer in self._sequence():
-            x = layer(x, training=training)
-        return x
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        shape = tuple(input_shape)
-        for layer in self._sequence():
-            shape = tuple(layer.compute_output_shape(shape))
-        return shape
-
-
 @keras.saving.register_keras_serializable(package="kerakit")
-class DenseBlock(_Composite):
+class DenseBlock(CompositeLayer):
     """Dense layer with optional batch-norm, activation, dropout and L1/L2.
 
     Example:
@@ -130,7 +95,7 @@ class DenseBlock(_Composite):
 
 
 @keras.saving.register_keras_serializable(package="kerakit")
-class ConvBlock(_Composite):
+class ConvBlock(CompositeLayer):
     """One or more 2-D convolutions, each with batch-norm and activation, then pooling.
 
     Example:

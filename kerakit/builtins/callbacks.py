@@ -13,6 +13,9 @@ from typing import Any
 
 import keras
 
+from kerakit.base import EpochSchedule
+from kerakit.curves import divergence_epoch
+
 # -------------------------------------------------------------------------
 # Stopping and overfitting
 # -------------------------------------------------------------------------
@@ -106,7 +109,7 @@ class ConvergenceStop(keras.callbacks.Callback):
 class OverfittingMonitor(keras.callbacks.Callback):
     """Detect overfitting: validation loss rising while training loss falls.
 
-    Uses :func:`kerakit.report.divergence_epoch` on the curves so far. When it
+    Uses :func:`kerakit.curves.divergence_epoch` on the curves so far. When it
     finds a divergence, the epoch is kept in ``diverged_epoch`` and reported,
     and training stops if ``stop`` is true.
 
@@ -130,8 +133,6 @@ class OverfittingMonitor(keras.callbacks.Callback):
         self.diverged_epoch = self.stopped_epoch = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        from kerakit.report import divergence_epoch
-
         logs = logs or {}
         if "loss" not in logs or "val_loss" not in logs:
             return
@@ -172,19 +173,6 @@ def terminate_on_nan() -> keras.callbacks.TerminateOnNaN:
 # -------------------------------------------------------------------------
 # Learning-rate schedules (per epoch)
 # -------------------------------------------------------------------------
-
-
-class EpochSchedule(keras.callbacks.Callback):
-    """Base class: sets the optimizer's learning rate at the start of each epoch."""
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.base_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.model.optimizer.learning_rate = self.rate(epoch, self.base_rate)
-
-    def rate(self, epoch: int, base: float) -> float:
-        raise NotImplementedError
 
 
 class StepDecay(EpochSchedule):

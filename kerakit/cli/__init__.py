@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from kerakit import __version__
+from kerakit._version import __version__
 from kerakit.cli import catalog, deploy, scaffold, train, tune
 
 COMMANDS = (train, tune, deploy, catalog, scaffold)

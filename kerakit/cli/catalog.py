@@ -28,7 +28,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_plugins(args: argparse.Namespace) -> int:
-    from kerakit.lookup import list_plugins
+    from kerakit.registry.lookup import list_plugins
 
     infos = list_plugins()
     if args.json:
@@ -52,7 +52,7 @@ def run_plugins(args: argparse.Namespace) -> int:
 
 
 def run_components(args: argparse.Namespace) -> int:
-    from kerakit.lookup import components
+    from kerakit.registry.lookup import components
 
     found = components(args.kind, args.pattern)
     if args.json:
@@ -66,7 +66,7 @@ def run_components(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from kerakit.errors import ComponentNotFoundError
     from kerakit.hookspecs import KINDS, singular
-    from kerakit.plugins import current_registry
+    from kerakit.registry.discovery import current_registry
 
     registry = current_registry()
     kinds = [args.kind] if args.kind else [k for k in KINDS if (k, args.name) in registry]

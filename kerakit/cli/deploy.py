@@ -26,7 +26,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     import json
 
-    from kerakit.exporting import export
+    from kerakit.engine.exporting import export
 
     result = export(args.source, args.out, format=args.format, force=args.force)
     if args.json:
@@ -41,7 +41,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from kerakit.predict import format_predictions, predict_file
+    from kerakit.engine.predict import format_predictions, predict_file
 
     result = predict_file(args.export_dir, args.input)
     fmt = "json" if args.json or (args.out or "").endswith(".json") else "csv"

@@ -16,7 +16,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_new_plugin(args: argparse.Namespace) -> int:
-    from kerakit.scaffold import new_plugin
+    from kerakit.authoring.scaffold import new_plugin
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     target = new_plugin(args.name, args.out, kinds)

@@ -37,9 +37,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> int:
     import json
 
-    from kerakit.defaults import DEFAULT_DATA, digits_cnn
-    from kerakit.recipes import load_recipe
-    from kerakit.train import fit
+    from kerakit.declaration.defaults import DEFAULT_DATA, digits_cnn
+    from kerakit.declaration.recipes import load_recipe
+    from kerakit.engine.train import fit
 
     if args.recipe:
         decl, data = load_recipe(args.recipe)
@@ -56,7 +56,7 @@ def run_train(args: argparse.Namespace) -> int:
                   verbose=1 if sys.stdout.isatty() and not args.json else 2)
     exported = None
     if args.export:
-        from kerakit.exporting import export
+        from kerakit.engine.exporting import export
 
         exported = export(run, args.export, force=args.overwrite)
     if args.json:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import socket
 import sys
 
 
@@ -44,42 +42,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def run_tune(args: argparse.Namespace) -> int:
     import json
 
-    from kerakit.defaults import DEFAULT_DATA, digits_cnn
-    from kerakit.recipes import load_recipe
-    from kerakit.tuning import collect, tune
+    from kerakit.declaration.defaults import DEFAULT_DATA, digits_cnn
+    from kerakit.declaration.recipes import load_recipe
+    from kerakit.tuning.search import join_search, tune
 
     decl, data = load_recipe(args.recipe) if args.recipe else (digits_cnn(), DEFAULT_DATA)
     data = args.data or data or DEFAULT_DATA
-    out = args.out or os.path.join("tuning", decl.name)
     options = {"tuner": args.tuner, "objective": args.objective, "max_trials": args.max_trials,
-               "max_epochs": args.max_epochs, "directory": out, "seed": args.seed}
+               "max_epochs": args.max_epochs, "directory": args.out, "seed": args.seed}
+    # --json keeps stdout for the one JSON document; progress goes to stderr.
+    quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     if args.chief or args.worker:
-        _distributed_env(args)
-    if args.workers:
-        from kerakit.distributed import run_local_cluster
-
-        if args.overwrite:
-            import shutil
-
-            shutil.rmtree(out, ignore_errors=True)
-        run_local_cluster(_child_args(args, out), args.workers)
-        from pathlib import Path
-
-        from kerakit.spec import resolve
-        from kerakit.train import load_data
-
-        decl = decl.replace(seed=args.seed) if args.seed is not None else decl
-        result = collect(decl, load_data(data, resolve(decl)), args.tuner, args.objective,
-                         args.max_trials, args.max_epochs, Path(out),
-                         retrain_best=args.retrain_best)
-    else:
-        # --json keeps stdout for the one JSON document; progress goes to stderr.
-        quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
         with quiet:
-            result = tune(decl, data, overwrite=args.overwrite, retrain_best=args.retrain_best,
-                          **options)
-        if result is None:  # a chief or worker of a search run elsewhere
-            return 0
+            join_search(decl, data, role="chief" if args.chief else "worker",
+                        oracle=args.oracle, **options)
+        return 0
+    with quiet:
+        result = tune(decl, data, overwrite=args.overwrite, retrain_best=args.retrain_best,
+                      workers=args.workers, **options)
     document = {
         "directory": str(result.directory),
         "objective": result.objective,
@@ -103,26 +83,3 @@ def run_tune(args: argparse.Namespace) -> int:
     if result.best_run is not None:
         print("retrained best:", result.best_run.summary().replace("\n", "\n  "))
     return 0
-
-
-def _child_args(args: argparse.Namespace, out: str) -> list[str]:
-    argv = ["tune"] + ([args.recipe] if args.recipe else [])
-    for flag, value in (("--data", args.data), ("--tuner", args.tuner),
-                        ("--max-trials", args.max_trials), ("--max-epochs", args.max_epochs),
-                        ("--objective", args.objective), ("--seed", args.seed), ("--out", out)):
-        if value is not None:
-            argv += [flag, str(value)]
-    return argv
-
-
-def _distributed_env(args: argparse.Namespace) -> None:
-    if args.oracle:
-        host, _, port = args.oracle.rpartition(":")
-        os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"] = host, port
-    if not os.environ.get("KERASTUNER_ORACLE_IP") or not os.environ.get("KERASTUNER_ORACLE_PORT"):
-        raise ValueError("Invalid distributed setup. Expected --oracle HOST:PORT or "
-                         "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT. Received: neither")
-    if args.chief:
-        os.environ["KERASTUNER_TUNER_ID"] = "chief"
-    elif "chief" in os.environ.get("KERASTUNER_TUNER_ID", "chief"):
-        os.environ["KERASTUNER_TUNER_ID"] = f"worker-{socket.gethostname()}-{os.getpid()}"

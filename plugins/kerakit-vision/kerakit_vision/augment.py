@@ -7,33 +7,12 @@ the input pipeline; it is registered with ``batch_level=True``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
-
-class _BatchMixer:
-    """Wraps a Keras mixing layer that takes ``{"images", "labels"}``."""
-
-    layer_class: Any = None
-
-    def __init__(self, **params: Any) -> None:
-        self.params = params
-        self.layer = self.layer_class(**params)
-
-    def __call__(self, images: Any, labels: Any) -> tuple[Any, Any]:
-        out = self.layer({"images": images, "labels": labels}, training=True)
-        return out["images"], out["labels"]
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(self.params)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> _BatchMixer:
-        return cls(**config)
+from kerakit.base import BatchMixer
 
 
-class MixUp(_BatchMixer):
+class MixUp(BatchMixer):
     """MixUp: blend pairs of images and their labels with a Beta(alpha, alpha) weight.
 
     Args:
@@ -47,7 +26,7 @@ class MixUp(_BatchMixer):
         super().__init__(alpha=alpha, seed=seed)
 
 
-class CutMix(_BatchMixer):
+class CutMix(BatchMixer):
     """CutMix: paste a random patch of one image into another; labels mix by area.
 
     Args:

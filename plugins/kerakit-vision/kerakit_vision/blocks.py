@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from kerakit.builtins.blocks import build_in_sequence
+from kerakit.base import build_in_sequence
 
 
 @keras.saving.register_keras_serializable(package="kerakit_vision")

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from kerakit.builtins.callbacks import EpochSchedule
+from kerakit.base import EpochSchedule
 
 
 @keras.saving.register_keras_serializable(package="kerakit_vision")

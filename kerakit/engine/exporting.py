@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from kerakit.errors import KerakitError
-from kerakit.fileops import exchange_or_move
+from kerakit.engine.fileops import exchange_or_move
+from kerakit.errors import ExportError, KerakitError
 
 FORMATS = ("saved_model", "keras", "onnx")
 MANIFEST = "export_manifest.json"
@@ -41,10 +41,6 @@ np.savez(out, **first, **{"again_" + k: v for k, v in second.items()})
 print(json.dumps({"kerakit_imported": "kerakit" in sys.modules,
                   "default_outputs": sorted(default.structured_outputs)}))
 """
-
-
-class ExportError(KerakitError):
-    """An export could not be written or did not verify."""
 
 
 @dataclass
@@ -86,7 +82,7 @@ def export(
     Example:
         >>> export(run, "exports/digits")
     """
-    from kerakit.builder import inference_model
+    from kerakit.engine.builder import inference_model
 
     if format not in FORMATS:
         raise ExportError(f"Invalid format. Expected one of: {', '.join(FORMATS)}. "
@@ -112,8 +108,8 @@ def export(
 
 def _source(source: Any) -> tuple[Any, dict[str, Any]]:
     """The model and what is known about it: manifest, declaration, test metrics."""
-    from kerakit.saving import load, read_manifest
-    from kerakit.train import Run
+    from kerakit.engine.saving import load, read_manifest
+    from kerakit.engine.train import Run
 
     if isinstance(source, Run):
         manifest = read_manifest(source.dir) or {}
@@ -176,7 +172,7 @@ def _sample(model: Any, info: dict[str, Any]) -> np.ndarray:
     name = info.get("manifest", {}).get("dataset")
     if name:
         try:
-            from kerakit.lookup import get_component
+            from kerakit.registry.lookup import get_component
 
             data = get_component("datasets", name).create()
             if tuple(data.x_test.shape[1:]) == shape:
@@ -187,7 +183,7 @@ def _sample(model: Any, info: dict[str, Any]) -> np.ndarray:
 
 
 def _manifest(model: Any, info: dict[str, Any]) -> dict[str, Any]:
-    from kerakit.saving import versions
+    from kerakit.engine.saving import versions
 
     run_manifest = info.get("manifest") or {}
     input_tensor = model.inputs[0]
@@ -294,7 +290,7 @@ def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray) ->
 
 def _export_keras(model: Any, target: Path, manifest: dict[str, Any],
                   sample: np.ndarray) -> Export:
-    from kerakit.saving import save_model
+    from kerakit.engine.saving import save_model
 
     if target.suffix != ".keras":
         raise ExportError(f"Invalid export path {str(target)!r}. Expected a file ending in "

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kerakit import hp as kk_hp
+from kerakit.declaration.model import Model, Sampler
 from kerakit.errors import DeclarationError
-from kerakit.spec import Model, Sampler
 
 
 class TunerSampler(Sampler):

@@ -31,7 +31,7 @@ import pluggy
 from kerakit import hookspecs
 from kerakit.errors import DuplicateComponentError, PluginError, PluginWarning
 from kerakit.hookspecs import singular
-from kerakit.registry import Component, Registry, make_component
+from kerakit.registry.table import Component, Registry, make_component
 
 ENTRY_POINT_GROUP = "kerakit"
 BUILTIN_PLUGIN = "kerakit"
@@ -121,7 +121,7 @@ def load_plugins(
         reload: Rescan entry points and load again even if already loaded.
 
     Returns:
-        The filled :class:`~kerakit.registry.Registry`; its ``plugins`` attribute
+        The filled :class:`~kerakit.registry.table.Registry`; its ``plugins`` attribute
         maps each plugin name to its :class:`PluginInfo`.
 
     Raises:
@@ -171,7 +171,7 @@ class _Loader:
         self.failures: list[PluginInfo] = []
 
     def load(self) -> Registry:
-        from kerakit import __version__
+        from kerakit._version import __version__
 
         builtin = PluginInfo(
             BUILTIN_PLUGIN, "kerakit", __version__, "loaded", module=BUILTIN_MODULE

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from kerakit.engine.exporting import check_hashes
 from kerakit.errors import DataError
-from kerakit.exporting import check_hashes
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 

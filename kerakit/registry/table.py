@@ -2,7 +2,7 @@
 
 A :class:`Registry` maps each kind to its components, keyed by qualified
 name ``<plugin>.<name>``. Short names resolve when exactly one plugin provides
-them. The registry is filled by :mod:`kerakit.plugins`; users normally reach it
+them. The registry is filled by :mod:`kerakit.registry.discovery`; users normally reach it
 through :func:`kerakit.components` and :func:`kerakit.get_component`.
 """
 
@@ -211,7 +211,7 @@ class Registry:
         self._tables: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
         # kind -> short name -> providers, in load order
         self._short: dict[str, dict[str, list[Component]]] = {kind: {} for kind in KINDS}
-        # plugin name -> kerakit.plugins.PluginInfo, filled by the loader
+        # plugin name -> kerakit.registry.discovery.PluginInfo, filled by the loader
         self.plugins: dict[str, Any] = {}
 
     def add(self, component: Component) -> None:

@@ -13,8 +13,8 @@ import runpy
 from pathlib import Path
 from typing import Any
 
+from kerakit.declaration.model import Model
 from kerakit.errors import DeclarationError
-from kerakit.spec import Model
 
 
 def load_recipe(spec: str) -> tuple[Model, Any]:

@@ -8,7 +8,7 @@ the configuration measured in ``docs/performance.md``.
 from __future__ import annotations
 
 from kerakit import hp
-from kerakit.spec import Input, Model, use
+from kerakit.declaration.model import Input, Model, use
 
 DEFAULT_DATA = "digits"
 

@@ -16,25 +16,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kerakit.errors import KerakitError
+from kerakit.errors import MissingPluginError, UnsafeModelError
 from kerakit.hookspecs import singular
 
 MANIFEST_MEMBER = "kerakit_manifest.json"
-
-
-class MissingPluginError(KerakitError):
-    """A saved model needs a component whose plugin is not available."""
-
-
-class UnsafeModelError(KerakitError):
-    """A model file holds code (e.g. a ``Lambda`` layer) and was refused."""
 
 
 def versions() -> dict[str, Any]:
     """kerakit, Keras, TensorFlow and Python versions, and the Keras backend."""
     import keras
 
-    from kerakit import __version__
+    from kerakit._version import __version__
 
     try:
         import tensorflow as tf
@@ -148,7 +140,7 @@ def require_plugins(components: list[Mapping[str, Any]]) -> None:
     Args:
         components: ``components`` entries of a manifest.
     """
-    from kerakit.plugins import current_registry
+    from kerakit.registry.discovery import current_registry
 
     registry = current_registry()
     for c in components:

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kerakit.plugins import LOCAL_PLUGIN, PluginInfo, add_local_component, current_registry
-from kerakit.registry import Component, check_kind, instantiate, make_component
+from kerakit.registry.discovery import (
+    LOCAL_PLUGIN,
+    PluginInfo,
+    add_local_component,
+    current_registry,
+)
+from kerakit.registry.table import Component, check_kind, instantiate, make_component
 
 
 def components(

@@ -10,46 +10,6 @@ from typing import Any
 import numpy as np
 
 
-def divergence_epoch(
-    history: Mapping[str, Sequence[float]],
-    patience: int = 5,
-    tolerance: float = 0.1,
-    window: int = 3,
-) -> int | None:
-    """Where overfitting began: validation loss rising for good while training loss falls.
-
-    Both curves are smoothed with a moving average of ``window`` epochs, so
-    the epoch-to-epoch noise of augmented training is not taken for a trend.
-    Overfitting is detected when, for the last ``patience`` epochs, the
-    smoothed validation loss has stayed more than ``tolerance`` (relative)
-    above its minimum, while the smoothed training loss has stayed below its
-    value at that minimum. A later new minimum cancels an earlier rise.
-
-    Returns:
-        The 0-based epoch of the validation minimum where the curves part, or ``None``.
-    """
-    val, train = history.get("val_loss"), history.get("loss")
-    if not val or not train or len(val) < window + patience:
-        return None
-    kernel = np.ones(window) / window
-    val_s = np.convolve(np.asarray(val, dtype=float), kernel, mode="valid")
-    train_s = np.convolve(np.asarray(train, dtype=float), kernel, mode="valid")
-    best = int(np.argmin(val_s))
-    recent = range(len(val_s) - patience, len(val_s))
-    if recent.start <= best:
-        return None
-    if all(val_s[i] > val_s[best] * (1 + tolerance) and train_s[i] < train_s[best]
-           for i in recent):
-        return best + window // 2  # a smoothed point covers `window` epochs; take its centre
-    return None
-
-
-def best_epoch(history: Mapping[str, Sequence[float]]) -> int | None:
-    """0-based epoch with the lowest validation loss (training loss if no validation)."""
-    values = history.get("val_loss") or history.get("loss")
-    return int(np.argmin(values)) if values else None
-
-
 def write_history_csv(history: Mapping[str, Sequence[float]], path: Path) -> None:
     keys = list(history)
     with open(path, "w", newline="") as f:
@@ -133,8 +93,13 @@ def write_trials_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
-def plot_tuning(rows: Sequence[Mapping[str, Any]], path: Path, objective: str) -> None:
-    """Score per trial with the best-so-far curve, and a scatter per numeric hyperparameter."""
+def plot_tuning(rows: Sequence[Mapping[str, Any]], path: Path, objective: str,
+                direction: str) -> None:
+    """Score per trial with the best-so-far curve, and a scatter per numeric hyperparameter.
+
+    Args:
+        direction: ``"min"`` or ``"max"``: the tuner's direction for ``objective``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,8 +119,7 @@ def plot_tuning(rows: Sequence[Mapping[str, Any]], path: Path, objective: str) -
     ax = axes[0]
     if scored:
         xs, ys = zip(*scored, strict=True)
-        maximise = "loss" not in objective and "error" not in objective
-        best = np.maximum.accumulate(ys) if maximise else np.minimum.accumulate(ys)
+        best = np.maximum.accumulate(ys) if direction == "max" else np.minimum.accumulate(ys)
         ax.plot(xs, ys, "o", label="trial score")
         ax.plot(xs, best, "-", label="best so far")
     failed = [i + 1 for i, r in enumerate(rows) if r.get("status") != "COMPLETED"]

@@ -1,0 +1,2 @@
+"""Tools for plugin authors: the package scaffold (:mod:`.scaffold`); the
+conformance kit is the public :mod:`kerakit.testing`."""

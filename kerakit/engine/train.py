@@ -1,0 +1,240 @@
+"""Training: ``fit()`` on a plan, test evaluation and the run records.
+
+The run directory is written through :mod:`kerakit.engine.rundir`: beside its
+target until complete, resumable after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerakit.data import Dataset, Streams
+from kerakit.declaration.model import Model, Sampler
+from kerakit.engine import inputs
+from kerakit.engine.backup import IntervalBackup
+from kerakit.engine.inputs import check_data, one_hot
+from kerakit.engine.plan import Plan, plan
+from kerakit.engine.rundir import default_run_dir, partial_dir, prepare_partial, replace
+
+RUN_FILES = ("model.keras", "declaration.json", "history.csv", "metrics.json", "curves.png",
+             "manifest.json")
+
+
+@dataclass
+class Run:
+    """The outcome of :func:`fit`.
+
+    Attributes:
+        model: The trained ``keras.Model`` (best weights when early stopping restored them).
+        history: Per-epoch values, e.g. ``history["val_loss"]``.
+        metrics: Test metrics, e.g. ``{"loss": 0.05, "accuracy": 0.99}``.
+        dir: The run directory.
+        declaration: The concrete declaration that was trained.
+        best_epoch: 0-based epoch with the best validation loss.
+        epochs_run: How many epochs ran.
+        diverged_epoch: 0-based epoch where overfitting began, if it did.
+        report: Classification report and confusion matrix, for classifiers.
+        replicas: Devices the model was replicated over (1 unless distributed).
+        plan: The plan that was trained.
+    """
+
+    model: Any
+    history: dict[str, list[float]]
+    metrics: dict[str, float]
+    dir: Path
+    declaration: Model
+    best_epoch: int | None = None
+    epochs_run: int = 0
+    diverged_epoch: int | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    replicas: int = 1
+    plan: Plan | None = field(default=None, repr=False)
+
+    def summary(self) -> str:
+        """A few lines for people: test metrics, best epoch, where the outputs are."""
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in self.metrics.items())
+        lines = [f"test: {metrics}"]
+        if self.best_epoch is not None:
+            lines.append(f"best epoch: {self.best_epoch + 1} of {self.epochs_run} run")
+        if self.diverged_epoch is not None:
+            lines.append(f"overfitting: validation loss rose from epoch {self.diverged_epoch + 1}")
+        lines.append(f"outputs: {self.dir}")
+        return "\n".join(lines)
+
+
+def load_data(data: Any, decl: Model | Plan) -> Dataset | Streams:
+    """Turn ``data`` into train / validation / test splits for a declaration.
+
+    See :func:`kerakit.engine.inputs.load_data` for the forms ``data`` takes.
+
+    Example:
+        >>> import kerakit as kk
+        >>> decl = kk.Model((8, 8, 1), ["flatten"], kk.use("classifier", classes=10))
+        >>> kk.load_data("digits", decl).x_train.shape[1:]
+        (8, 8, 1)
+    """
+    return inputs.load_data(data, plan(decl))
+
+
+def fit(
+    decl: Model | Plan,
+    data: Any,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    sampler: Sampler | None = None,
+    verbose: str | int = "auto",
+    callbacks: Sequence[Any] = (),
+    distribute: str | None = None,
+    backup_every: float = 30.0,
+) -> Run:
+    """Train a declaration with Keras ``fit()``, evaluate it on the test split, save a run.
+
+    Placeholders take their defaults unless ``sampler`` chooses them.
+    Statistics-based preprocessors adapt on the training split only.
+
+    Args:
+        decl: The declaration, or a :class:`~kerakit.engine.plan.Plan`.
+        data: See :func:`kerakit.engine.inputs.load_data`.
+        epochs: Overrides the declaration's.
+        batch_size: Overrides the declaration's.
+        seed: Overrides the declaration's.
+        out: Run directory; defaults to ``runs/<name>-<timestamp>``.
+        overwrite: Replace an existing run at ``out``.
+        sampler: Chooses placeholder values.
+        verbose: Passed to ``model.fit``.
+        callbacks: Extra Keras callbacks, after the declared ones.
+        distribute: ``"mirrored"`` trains data-parallel over every local GPU (or
+            logical CPU device): ``tf.distribute.MirroredStrategy`` on
+            TensorFlow, ``keras.distribution.DataParallel`` on JAX.
+        backup_every: Seconds between backups of the training state; a crashed
+            run resumes from the last one. 0 backs up every epoch.
+
+    Returns:
+        A :class:`Run`.
+
+    Raises:
+        DeclarationError: for unknown components or parameters, or a model that
+            cannot be built; nothing is written.
+        DataError: for data that does not fit the declaration; nothing is written.
+        FileExistsError: if ``out`` holds a run and ``overwrite`` is false.
+
+    Example:
+        >>> run = fit(decl, "digits", epochs=30)
+        >>> run.metrics["accuracy"]
+    """
+
+    from kerakit.engine.scale import check_strategy, distribution
+
+    check_strategy(distribute)
+    the_plan = plan(decl, sampler, epochs=epochs, batch_size=batch_size, seed=seed)
+    concrete = the_plan.declaration
+    dataset = inputs.load_data(data, the_plan)
+    check_data(the_plan, dataset)
+
+    target = Path(out) if out is not None else default_run_dir(concrete.name)
+    if target.exists() and (target.is_file() or any(target.iterdir())) and not overwrite:
+        raise FileExistsError(
+            f"The output directory {str(target)!r} already holds a run. Expected a new or empty "
+            "directory. Use overwrite=True (--overwrite) to replace it."
+        )
+    partial = partial_dir(target)
+    prepare_partial(partial, concrete)
+
+    streaming = isinstance(dataset, Streams)
+    with distribution(distribute) as replicas:
+        model = the_plan.build(adapt_data=dataset.features() if streaming else dataset.x_train)
+        backup = IntervalBackup(str(partial / "backup"), interval=backup_every)
+        run_callbacks = [*the_plan.callbacks(partial), backup, *callbacks]
+        history = model.fit(**the_plan.fit_inputs(dataset, replicas),
+                            epochs=int(concrete.epochs), callbacks=run_callbacks,
+                            verbose=verbose).history
+    history = {k: [float(v) for v in vals] for k, vals in history.items()}
+
+    metrics, report = _evaluate(model, dataset, the_plan)
+    run = Run(
+        model=model, history=history, metrics=metrics, dir=target, declaration=concrete,
+        best_epoch=_best_epoch(history, run_callbacks),
+        epochs_run=len(next(iter(history.values()), [])),
+        diverged_epoch=_diverged(history, run_callbacks), report=report, replicas=replicas,
+        plan=the_plan,
+    )
+    _write_run(run, partial, dataset)
+    replace(partial, target)
+    return run
+
+
+def _evaluate(model: Any, data: Dataset | Streams,
+              the_plan: Plan) -> tuple[dict[str, float], dict[str, Any]]:
+    from kerakit.engine.report import classification_summary
+
+    if isinstance(data, Streams):
+        if data.test is None:
+            return {}, {}
+        # test sets are small enough to hold: one pass gives inputs and labels together
+        pairs = [(np.asarray(x), np.asarray(y)) for x, y in data.test.as_numpy_iterator()]
+        x_test = np.concatenate([p[0] for p in pairs])
+        y_test = np.concatenate([p[1] for p in pairs])
+    else:
+        x_test, y_test = data.x_test, data.y_test
+    if not len(x_test):
+        return {}, {}
+    batch = int(the_plan.declaration.batch_size)
+    mixed = the_plan.has_batch_augmentation
+    # a model trained on one-hot labels (batch-level augmentation) is evaluated on them too
+    labels = one_hot(y_test, data) if isinstance(data, Dataset) and mixed else y_test
+    values = model.evaluate(x_test, labels, batch_size=batch, verbose=0, return_dict=True)
+    metrics = {k: float(v) for k, v in values.items()}
+    report: dict[str, Any] = {}
+    if data.task == "classification":
+        probs = model.predict(x_test, batch_size=batch, verbose=0)
+        report = classification_summary(y_test, probs, data.class_names)
+    return metrics, report
+
+
+def _best_epoch(history: dict[str, list[float]], callbacks: list[Any]) -> int | None:
+    from kerakit.curves import best_epoch
+
+    for cb in callbacks:
+        if getattr(cb, "restore_best_weights", False) and getattr(cb, "best_epoch", None):
+            return int(cb.best_epoch)
+    return best_epoch(history)
+
+
+def _diverged(history: dict[str, list[float]], callbacks: list[Any]) -> int | None:
+    from kerakit.curves import divergence_epoch
+
+    for cb in callbacks:
+        if getattr(cb, "diverged_epoch", None) is not None:
+            return int(cb.diverged_epoch)
+    return divergence_epoch(history)
+
+
+def _write_run(run: Run, directory: Path, data: Dataset | Streams) -> None:
+    from kerakit.engine.report import plot_curves, write_history_csv
+    from kerakit.engine.saving import save_model
+
+    manifest = run.plan.manifest(data.name, data.class_names)
+    save_model(run.model, directory / "model.keras", manifest)
+    (directory / "declaration.json").write_text(run.declaration.to_json())
+    write_history_csv(run.history, directory / "history.csv")
+    stopped = run.epochs_run - 1 if run.epochs_run < int(run.declaration.epochs) else None
+    metrics = {"test": run.metrics, "best_epoch": run.best_epoch, "epochs_run": run.epochs_run,
+               "stopped_epoch": stopped, "diverged_epoch": run.diverged_epoch, **run.report}
+    (directory / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    plot_curves(run.history, directory / "curves.png", title=run.declaration.name,
+                best=run.best_epoch, stopped=stopped, diverged=run.diverged_epoch)
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    shutil.rmtree(directory / "backup", ignore_errors=True)
+
+

@@ -1,0 +1,304 @@
+"""Hyperparameter search with KerasTuner: one declaration is the search space.
+
+:func:`tune` wraps the declaration in one ``keras_tuner.HyperModel`` whose
+``build`` resolves every placeholder from the trial's hyperparameters and
+whose ``fit`` tunes the batch size and epochs too. The tuner is KerasTuner's
+own (random, Bayesian, Hyperband or grid), with kerakit's additions: one
+progress line per trial, failed trials recorded with their reason, atomic
+state files for resuming after ``kill -9``, and the outputs written to the
+tuning directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kerakit.data import Dataset
+from kerakit.declaration.model import Model, resolve
+from kerakit.engine.plan import Plan, plan
+from kerakit.errors import DataError, DeclarationError, KerakitError
+from kerakit.tuning.adapter import (
+    PROJECT,
+    hypermodel_class,
+    patched_keras_tuner,
+    trial_rows,
+    tuner_class,
+    write_json,
+)
+from kerakit.tuning.search_space import FixedSampler, check_search_space
+
+TUNERS = ("random", "bayesian", "hyperband", "grid")
+
+
+@dataclass
+class TuneResult:
+    """The outcome of :func:`tune`.
+
+    Attributes:
+        best_hyperparameters: Values of the best trial, by hyperparameter name.
+        best: The best concrete declaration, re-runnable with :func:`kerakit.fit`.
+        trials: One row per trial: id, status, score, values, seconds, worker, reason.
+        best_model: The best trial's trained model (``None`` if not available).
+        best_score: The best trial's objective value.
+        objective: The objective's name.
+        best_epochs: Epochs at which the best trial peaked.
+        directory: The tuning directory.
+        best_run: The retrained best run, when ``retrain_best=True``.
+    """
+
+    best_hyperparameters: dict[str, Any]
+    best: Model
+    trials: list[dict[str, Any]]
+    best_model: Any
+    directory: Path
+    best_score: float | None = None
+    objective: str = ""
+    best_epochs: int | None = None
+    best_run: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How to search: validated once, shared by the local search and its workers."""
+
+    tuner: str = "random"
+    objective: str | None = None
+    max_trials: int = 10
+    max_epochs: int | None = 20
+    max_consecutive_failed_trials: int = 3
+
+    def __post_init__(self) -> None:
+        if self.tuner not in TUNERS:
+            raise ValueError(f"Invalid tuner. Expected one of: {', '.join(TUNERS)}. "
+                             f"Received: tuner={self.tuner!r}")
+        for name in ("max_trials", "max_consecutive_failed_trials"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Invalid {name}. Expected an int >= 1. "
+                                 f"Received: {name}={value!r}")
+        value = self.max_epochs
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ValueError(f"Invalid max_epochs. Expected None or an int >= 1. "
+                             f"Received: max_epochs={value!r}")
+
+
+def tune(
+    decl: Model,
+    data: Any,
+    *,
+    tuner: str = "random",
+    objective: str | None = None,
+    max_trials: int = 10,
+    max_epochs: int | None = 20,
+    directory: str | Path | None = None,
+    overwrite: bool = False,
+    seed: int | None = None,
+    max_consecutive_failed_trials: int = 3,
+    retrain_best: bool = False,
+    workers: int | None = None,
+) -> TuneResult:
+    """Search a declaration's hyperparameters with KerasTuner.
+
+    Args:
+        decl: A declaration with placeholders (see :mod:`kerakit.hp`).
+        data: As for :func:`kerakit.fit` (arrays, a ``Dataset`` or a registered name).
+        tuner: ``"random"``, ``"bayesian"``, ``"hyperband"`` or ``"grid"``.
+        objective: A logged metric such as ``"val_accuracy"``; defaults to
+            ``val_accuracy`` for classifiers and ``val_loss`` otherwise.
+        max_trials: Trials to run (random, Bayesian, grid); Hyperband sizes its
+            brackets from ``max_epochs`` instead.
+        max_epochs: Cap on the epochs of one trial (Hyperband's ``max_epochs``);
+            ``None`` leaves the declaration's epochs.
+        directory: The tuning directory; defaults to ``tuning/<name>``.
+        overwrite: Start afresh instead of resuming a search in ``directory``.
+        seed: Seed of the search and of every model; defaults to the declaration's.
+        max_consecutive_failed_trials: Stop after this many failures in a row.
+        retrain_best: Retrain the best declaration on train + validation and
+            evaluate it on test, as a run directory ``best_run/``.
+        workers: Run the search in this many worker processes on this machine
+            (KerasTuner's distributed mode, with a chief serving the oracle).
+
+    Returns:
+        A :class:`TuneResult`.
+
+    Raises:
+        DeclarationError: for an empty search space, a continuous range in a
+            grid search, or an objective that is not logged.
+        ValueError: for an unknown tuner or a count below 1.
+
+    Example:
+        >>> result = tune(decl, "digits", tuner="random", max_trials=5)  # doctest: +SKIP
+        >>> kerakit.fit(result.best, "digits")  # doctest: +SKIP
+    """
+    options = SearchOptions(tuner, objective, max_trials, max_epochs,
+                            max_consecutive_failed_trials)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"Invalid workers. Expected None or an int >= 1. "
+                         f"Received: workers={workers!r}")
+    search = prepare(decl, data, options, seed=seed)
+    directory = Path(directory) if directory is not None else Path("tuning") / decl.name
+    if workers:
+        from kerakit.tuning.distributed import run_search_workers
+
+        run_search_workers(search, directory, workers, overwrite=overwrite)
+    else:
+        with patched_keras_tuner():
+            search.make_tuner(directory, overwrite).search(verbose=0)
+    return collect(search, directory, retrain_best=retrain_best)
+
+
+@dataclass
+class Search:
+    """A checked search: the declaration, its default plan, the data and the options."""
+
+    decl: Model
+    default: Plan
+    dataset: Dataset
+    options: SearchOptions
+    objective: str
+
+    def make_tuner(self, directory: Path, overwrite: bool) -> Any:
+        """The KerasTuner tuner (resuming from ``directory`` unless ``overwrite``)."""
+        import keras_tuner as kt
+
+        o = self.options
+        hypermodel = hypermodel_class()(self.decl, self.default.registry, self.dataset,
+                                         o.max_epochs)
+        common = {"objective": kt.Objective(self.objective, direction(self.objective)),
+                  "seed": int(self.decl.seed or 0), "directory": str(directory),
+                  "project_name": PROJECT, "overwrite": overwrite,
+                  "max_consecutive_failed_trials": o.max_consecutive_failed_trials}
+        cls = tuner_class(o.tuner)
+        if o.tuner == "hyperband":
+            epochs = o.max_epochs or min(int(self.default.declaration.epochs), 30)
+            return cls(hypermodel, max_epochs=epochs, factor=3, **common)
+        instance = cls(hypermodel, max_trials=o.max_trials, **common)
+        instance.total = o.max_trials
+        return instance
+
+
+def prepare(decl: Model, data: Any, options: SearchOptions, *, seed: int | None = None
+            ) -> Search:
+    """Check the declaration, its search space, the data and the objective, once.
+
+    Raises:
+        DeclarationError: for a bad declaration, search space or objective.
+        DataError: for data that does not fit, or ``tf.data`` pipelines.
+    """
+    from kerakit.engine.inputs import check_data, load_data
+
+    if seed is not None:
+        decl = decl.replace(seed=seed)
+    default = plan(decl)  # checks every branch, then resolves the defaults
+    check_search_space(decl, options.tuner)
+    dataset = load_data(data, default)
+    if not isinstance(dataset, Dataset):
+        raise DataError(
+            "Invalid data for tune. Expected a registered dataset name, a kerakit.Dataset or "
+            "numpy arrays (trials re-split and re-batch the data). Received: tf.data pipelines"
+        )
+    check_data(default, dataset)
+    objective = options.objective or default.default_objective
+    _check_objective(default.build(adapt_data=dataset.x_train[:64]), dataset, objective)
+    return Search(decl, default, dataset, options, objective)
+
+
+def join_search(decl: Model, data: Any, *, role: str, oracle: str | None = None,
+                directory: str | Path | None = None, seed: int | None = None,
+                **options: Any) -> None:
+    """Take part in a search run across machines: serve the oracle, or run trials.
+
+    The chief (``role="chief"``) serves KerasTuner's oracle over gRPC at
+    ``oracle`` (``HOST:PORT``, or ``KERASTUNER_ORACLE_IP`` / ``_PORT``);
+    workers (``role="worker"``) ask it for trials. Results are read from the
+    chief's directory with :func:`collect` once the search is done.
+
+    Raises:
+        ValueError: for an unknown role or no oracle address.
+    """
+    from kerakit.tuning.distributed import join_env
+
+    search = prepare(decl, data, SearchOptions(**options), seed=seed)
+    directory = Path(directory) if directory is not None else Path("tuning") / decl.name
+    with join_env(role, oracle), patched_keras_tuner():
+        search.make_tuner(directory, overwrite=False).search(verbose=0)
+
+
+def collect(search: Search, directory: Path, *, retrain_best: bool = False) -> TuneResult:
+    """Read a finished search from its directory, write the outputs, return the result.
+
+    Raises:
+        KerakitError: if every trial failed.
+    """
+    from kerakit.engine.report import plot_tuning, write_trials_csv
+
+    with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner announces the reload
+        loaded = search.make_tuner(directory, overwrite=False)
+    trials = trial_rows(loaded, directory)
+    completed = [t for t in loaded.oracle.trials.values() if t.status == "COMPLETED"]
+    if not completed:
+        reasons = "; ".join(sorted({r["reason"] for r in trials if r["reason"]})) or "unknown"
+        raise KerakitError(f"Every trial failed; no best declaration. Reasons: {reasons}")
+    best_trial = loaded.oracle.get_best_trials(1)[0]
+    values = {k: v for k, v in best_trial.hyperparameters.values.items()
+              if not k.startswith("tuner/")}
+    best = resolve(search.decl, FixedSampler(values))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # optimizer slots are not restored; not needed here
+            best_model = loaded.get_best_models(1)[0]
+    except Exception:  # the weights may be missing after an interrupted search
+        best_model = None
+    write_json(directory / "best_hyperparameters.json", values)
+    (directory / "best_declaration.json").write_text(best.to_json())
+    write_trials_csv(trials, directory / "trials.csv")
+    plot_tuning(trials, directory / "tuning.png", search.objective, direction(search.objective))
+    epochs = int(best_trial.best_step) + 1
+    result = TuneResult(values, best, trials, best_model, directory, best_trial.score,
+                        search.objective, epochs)
+    if retrain_best:
+        result.best_run = retrain(best, search.dataset, directory / "best_run", epochs)
+    return result
+
+
+def retrain(best: Model, data: Dataset, out: Path, epochs: int) -> Any:
+    """Train the best declaration on train + validation, then evaluate on test.
+
+    Early stopping is dropped, since the validation data is now trained on;
+    the run lasts ``epochs``, where the best trial peaked.
+    """
+    import numpy as np
+
+    from kerakit.engine.train import fit
+
+    merged = Dataset(
+        data.name, np.concatenate([data.x_train, data.x_val]),
+        np.concatenate([data.y_train, data.y_val]), data.x_val, data.y_val, data.x_test,
+        data.y_test, task=data.task, class_names=data.class_names)
+    callbacks = [c for c in best.callbacks if c.short_name not in ("early_stopping",)]
+    return fit(best.replace(callbacks=callbacks, epochs=epochs), merged, out=out,
+               overwrite=True, verbose=0)
+
+
+def _check_objective(model: Any, data: Dataset, objective: str) -> None:
+    logged = model.evaluate(data.x_val[:4], data.y_val[:4], verbose=0, return_dict=True)
+    names = sorted([*logged, *(f"val_{k}" for k in logged)])
+    if objective not in names:
+        raise DeclarationError(
+            f"Invalid objective. Expected a logged metric, one of: {', '.join(names)}. "
+            f"Received: objective={objective!r}"
+        )
+
+
+def direction(objective: str) -> str:
+    """``"min"`` for losses and errors, ``"max"`` otherwise: the tuner's direction."""
+    lowered = objective.lower()
+    return "min" if any(w in lowered for w in ("loss", "error", "mae", "mse")) else "max"
