@@ -37,8 +37,13 @@ import pluggy
 
 PROJECT_NAME = "kerakit"
 
-#: The plugin API version a plugin may check against.
+#: The plugin API's major version: a plugin lists the majors it supports in
+#: ``KERAKIT_PLUGIN_API`` (``[1]``), or a minimum ``"MAJOR.MINOR"`` (``["1.1"]``)
+#: when it implements hooks added in a minor version.
 PLUGIN_API_VERSION = 1
+#: The minor version: hooks are only ever added within a major version.
+#: 1.0: the nine component hooks. 1.1: tuner engines and experiment trackers.
+PLUGIN_API_MINOR = 1
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

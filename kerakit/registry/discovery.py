@@ -288,16 +288,26 @@ class _Loader:
 
 
 def _check_api(module: Any) -> None:
-    """Quarantine a plugin that declares plugin-API versions this kerakit lacks."""
+    """Quarantine a plugin that declares plugin-API versions this kerakit lacks.
+
+    ``KERAKIT_PLUGIN_API`` lists supported majors (``1``) or minimum
+    ``"MAJOR.MINOR"`` versions (``"1.1"``); one of them must be met.
+    """
     supported = getattr(module, "KERAKIT_PLUGIN_API", None)
     if supported is None:
         return
-    versions = {supported} if isinstance(supported, int) else set(supported)
-    if hookspecs.PLUGIN_API_VERSION not in versions:
-        raise PluginError(
-            f"incompatible plugin API. Expected a plugin supporting version "
-            f"{hookspecs.PLUGIN_API_VERSION}. Received: KERAKIT_PLUGIN_API={supported!r}"
-        )
+    versions = [supported] if isinstance(supported, (int, str)) else list(supported)
+    ours = (hookspecs.PLUGIN_API_VERSION, hookspecs.PLUGIN_API_MINOR)
+    for version in versions:
+        major, _, minor = str(version).partition(".")
+        if major.isdigit() and int(major) == ours[0] and (
+                not minor or (minor.isdigit() and int(minor) <= ours[1])):
+            return
+    raise PluginError(
+        f"incompatible plugin API. Expected a plugin supporting version "
+        f"{ours[0]}.{ours[1]} (or an earlier minor of {ours[0]}). "
+        f"Received: KERAKIT_PLUGIN_API={supported!r}"
+    )
 
 
 @functools.lru_cache(maxsize=1)
