@@ -54,6 +54,10 @@ class ExportError(KerakitError):
     """An export could not be written or did not verify."""
 
 
+class LockedError(KerakitError, RuntimeError):
+    """Another process is writing to the same run, tuning or export directory."""
+
+
 class ConformanceError(AssertionError, KerakitError):
     """A component failed a conformance check; the message says which and why."""
 
