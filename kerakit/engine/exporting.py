@@ -80,7 +80,7 @@ def export(
         FileExistsError: if the target exists and ``force`` is false.
 
     Example:
-        >>> export(run, "exports/digits")
+        >>> export(run, "exports/digits")  # doctest: +SKIP
     """
     from kerakit.engine.builder import inference_model
 

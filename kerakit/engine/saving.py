@@ -101,7 +101,7 @@ def load(path: str | Path, *, compile: bool = True) -> Any:
         UnsafeModelError: if the file holds code, such as a ``Lambda`` layer.
 
     Example:
-        >>> model = load("runs/digits")
+        >>> model = load("runs/digits")  # doctest: +SKIP
     """
     path = Path(path)
     model_path = path / "model.keras" if path.is_dir() else path

@@ -130,8 +130,13 @@ def fit(
         FileExistsError: if ``out`` holds a run and ``overwrite`` is false.
 
     Example:
-        >>> run = fit(decl, "digits", epochs=30)
-        >>> run.metrics["accuracy"]
+        >>> import tempfile
+        >>> import kerakit as kk
+        >>> decl = kk.Model((4,), [kk.use("dense_block", units=16)],
+        ...                 kk.use("classifier", classes=3), epochs=2)
+        >>> run = fit(decl, "iris", out=tempfile.mkdtemp() + "/run", verbose=0)
+        >>> sorted(run.metrics)
+        ['accuracy', 'loss']
     """
 
     from kerakit.engine.scale import check_strategy, distribution

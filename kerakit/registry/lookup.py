@@ -85,7 +85,8 @@ def register_component(
         ``obj`` (so the decorator leaves it usable).
 
     Example:
-        >>> @register_component("blocks")
+        >>> import keras
+        >>> @register_component("blocks")  # doctest: +SKIP
         ... class MyBlock(keras.layers.Layer): ...
     """
     kind = check_kind(kind)
