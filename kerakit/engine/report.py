@@ -93,6 +93,14 @@ def write_trials_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
+def best_so_far(scores: Sequence[float], direction: str) -> np.ndarray:
+    """The best score after each trial, for an objective to ``"min"``imise or ``"max"``imise."""
+    if direction not in ("min", "max"):
+        raise ValueError(f"Invalid direction. Expected 'min' or 'max'. Received: {direction!r}")
+    values = np.asarray(scores, dtype=float)
+    return np.maximum.accumulate(values) if direction == "max" else np.minimum.accumulate(values)
+
+
 def plot_tuning(rows: Sequence[Mapping[str, Any]], path: Path, objective: str,
                 direction: str) -> None:
     """Score per trial with the best-so-far curve, and a scatter per numeric hyperparameter.
@@ -119,7 +127,7 @@ def plot_tuning(rows: Sequence[Mapping[str, Any]], path: Path, objective: str,
     ax = axes[0]
     if scored:
         xs, ys = zip(*scored, strict=True)
-        best = np.maximum.accumulate(ys) if direction == "max" else np.minimum.accumulate(ys)
+        best = best_so_far(ys, direction)
         ax.plot(xs, ys, "o", label="trial score")
         ax.plot(xs, best, "-", label="best so far")
     failed = [i + 1 for i, r in enumerate(rows) if r.get("status") != "COMPLETED"]
