@@ -25,6 +25,32 @@ def _exchange(a: Path, b: Path) -> bool:
     return result == 0
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or a directory's entries') data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit_file(tmp: Path, path: Path) -> None:
+    """Durably put the finished file ``tmp`` at ``path``: fsync, rename, fsync the folder.
+
+    A crash at any moment leaves ``path`` either as it was or complete.
+    """
+    fsync_path(tmp)
+    os.replace(tmp, path)
+    fsync_path(path.parent)
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``path`` through a temporary file beside it, so it is never seen torn."""
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    commit_file(tmp, path)
+
+
 def exchange_or_move(new: Path, target: Path) -> None:
     """Put ``new`` at ``target``, replacing whatever is there in one step where possible.
 

@@ -27,8 +27,14 @@ def plot_curves(
     best: int | None = None,
     stopped: int | None = None,
     diverged: int | None = None,
+    resumed: int | None = None,
 ) -> None:
-    """Loss and each metric per epoch, train vs validation, with key epochs marked."""
+    """Loss and each metric per epoch, train vs validation, with key epochs marked.
+
+    Epochs are numbered from 1 on the plot; ``best``, ``stopped``, ``diverged``
+    and ``resumed`` (the first epoch run after restoring a crashed run's
+    backup) are 0-based, as in ``metrics.json``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,7 +48,7 @@ def plot_curves(
         if f"val_{name}" in history:
             ax.plot(epochs, history[f"val_{name}"], label="validation")
         marks = (("best", best, "green"), ("stopped", stopped, "grey"),
-                 ("overfitting from", diverged, "red"))
+                 ("overfitting from", diverged, "red"), ("resumed", resumed, "blue"))
         for label, epoch, color in marks:
             if epoch is not None:
                 ax.axvline(epoch + 1, color=color, linestyle="--", linewidth=1,

@@ -1,7 +1,9 @@
 """Run directories: written beside their target as ``.<name>.partial``, renamed into place.
 
 The target is never half-written. A crashed run leaves its partial directory
-(with the training backup); the same call resumes from it.
+(with the training backup); the same call resumes from it. Overwriting
+replaces only what is recognisably a kerakit run: anything else at the
+target is refused, never deleted.
 """
 
 from __future__ import annotations
@@ -9,11 +11,16 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from kerakit.declaration.model import Model
+from kerakit.engine.fileops import exchange_or_move
 
-__all__ = ["default_run_dir", "partial_dir", "prepare_partial", "replace"]
+__all__ = ["RUN_MARKERS", "check_target", "default_run_dir", "describe", "partial_dir",
+           "prepare_partial", "replace"]
+
+RUN_MARKERS = ("manifest.json", "declaration.json")
 
 
 def default_run_dir(name: str) -> Path:
@@ -26,25 +33,98 @@ def partial_dir(target: Path) -> Path:
     return target.parent / f".{target.name}.partial"
 
 
-def prepare_partial(partial: Path, decl: Model) -> None:
-    """Reuse a crashed run's partial directory for the same declaration, else start clean."""
+def check_target(target: Path, overwrite: bool, *, what: str = "run",
+                 markers: Iterable[str] = RUN_MARKERS, flag: str = "overwrite=True "
+                 "(--overwrite)") -> None:
+    """Refuse a target that holds something other than a replaceable kerakit output.
+
+    A missing path or an empty directory is always fine. A directory holding
+    one of ``markers`` is replaced only with ``overwrite``. Anything else (a
+    file, or a directory of other things) is refused whatever ``overwrite``
+    says, with a message saying what is there.
+
+    Args:
+        target: The output directory.
+        overwrite: Whether an existing kerakit output may be replaced.
+        what: What the output is, for messages (``"run"``, ``"tuning directory"``).
+        markers: Files whose presence makes a directory recognisably such an output.
+        flag: How the user asks for overwriting, for messages.
+
+    Raises:
+        FileExistsError: if ``target`` cannot be written.
+    """
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise FileExistsError(
+            f"Invalid output path {str(target)!r}. Expected a new or empty directory, or a "
+            f"kerakit {what} to replace. Received: {describe(target)}. kerakit does not "
+            "delete it; choose another path."
+        )
+    entries = sorted(target.iterdir())
+    if not entries:
+        return
+    if any((target / m).is_file() for m in markers):
+        if not overwrite:
+            raise FileExistsError(
+                f"The output directory {str(target)!r} already holds a kerakit {what}. "
+                f"Expected a new or empty directory. Use {flag} to replace it."
+            )
+        return
+    raise FileExistsError(
+        f"Invalid output path {str(target)!r}. Expected a new or empty directory, or a "
+        f"kerakit {what} (with {' or '.join(markers)}) to replace. Received: {describe(target)}"
+        ", which is not a kerakit output. kerakit does not delete it, even with overwriting; "
+        "choose another path."
+    )
+
+
+def describe(path: Path, limit: int = 5) -> str:
+    """What is at ``path``, in a few words: ``a directory holding thesis.txt, sub/``."""
+    if path.is_symlink():
+        return f"a symbolic link to {str(path.readlink())!r}"
+    if not path.is_dir():
+        return f"a file of {path.stat().st_size} bytes"
+    entries = sorted(path.iterdir())
+    names = [e.name + ("/" if e.is_dir() else "") for e in entries[:limit]]
+    more = f" and {len(entries) - limit} more" if len(entries) > limit else ""
+    return f"a directory holding {', '.join(names)}{more}"
+
+
+def prepare_partial(partial: Path, decl: Model) -> bool:
+    """Reuse a crashed run's partial directory for the same declaration, else start clean.
+
+    Returns:
+        Whether a crashed run's partial directory is reused.
+
+    Raises:
+        FileExistsError: if ``partial`` holds something that is not a kerakit run.
+    """
     marker = partial / "declaration.json"
+    reused = False
     if partial.exists():
-        same = marker.exists() and json.loads(marker.read_text()) == decl.to_dict()
-        if not same:
+        if not partial.is_dir() or (any(partial.iterdir()) and not marker.is_file()):
+            raise FileExistsError(
+                f"Invalid partial run directory {str(partial)!r}. Expected a crashed kerakit "
+                f"run (with declaration.json) or nothing. Received: {describe(partial)}. "
+                "kerakit does not delete it; move it away."
+            )
+        reused = _same_declaration(marker, decl)
+        if not reused:
             shutil.rmtree(partial)
     partial.mkdir(parents=True, exist_ok=True)
     marker.write_text(decl.to_json())
+    return reused
 
 
 def replace(partial: Path, target: Path) -> None:
-    """Move the finished run into place; an existing run is swapped out, then removed."""
+    """Move the finished run into place, swapping out an existing run (checked before)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    partial.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    exchange_or_move(partial, target)
+
+
+def _same_declaration(marker: Path, decl: Model) -> bool:
+    try:
+        return json.loads(marker.read_text()) == decl.to_dict()
+    except (OSError, ValueError):  # torn by a crash: start afresh
+        return False

@@ -18,10 +18,17 @@ import numpy as np
 from kerakit.data import Dataset, Streams
 from kerakit.declaration.model import Model, Sampler
 from kerakit.engine import inputs
-from kerakit.engine.backup import IntervalBackup
+from kerakit.engine.backup import TrainingBackup
 from kerakit.engine.inputs import check_data, one_hot
+from kerakit.engine.locks import hold_lock
 from kerakit.engine.plan import Plan, plan
-from kerakit.engine.rundir import default_run_dir, partial_dir, prepare_partial, replace
+from kerakit.engine.rundir import (
+    check_target,
+    default_run_dir,
+    partial_dir,
+    prepare_partial,
+    replace,
+)
 
 RUN_FILES = ("model.keras", "declaration.json", "history.csv", "metrics.json", "curves.png",
              "manifest.json")
@@ -43,6 +50,8 @@ class Run:
         report: Classification report and confusion matrix, for classifiers.
         replicas: Devices the model was replicated over (1 unless distributed).
         plan: The plan that was trained.
+        resumed_at_epoch: 0-based epoch where training resumed from a crashed
+            run's backup (the epochs before it were restored), else ``None``.
     """
 
     model: Any
@@ -56,6 +65,7 @@ class Run:
     report: dict[str, Any] = field(default_factory=dict)
     replicas: int = 1
     plan: Plan | None = field(default=None, repr=False)
+    resumed_at_epoch: int | None = None
 
     def summary(self) -> str:
         """A few lines for people: test metrics, best epoch, where the outputs are."""
@@ -65,6 +75,8 @@ class Run:
             lines.append(f"best epoch: {self.best_epoch + 1} of {self.epochs_run} run")
         if self.diverged_epoch is not None:
             lines.append(f"overfitting: validation loss rose from epoch {self.diverged_epoch + 1}")
+        if self.resumed_at_epoch is not None:
+            lines.append(f"resumed at epoch {self.resumed_at_epoch + 1} from a crashed run")
         lines.append(f"outputs: {self.dir}")
         return "\n".join(lines)
 
@@ -110,7 +122,8 @@ def fit(
         batch_size: Overrides the declaration's.
         seed: Overrides the declaration's.
         out: Run directory; defaults to ``runs/<name>-<timestamp>``.
-        overwrite: Replace an existing run at ``out``.
+        overwrite: Replace an existing kerakit run at ``out``. Anything else
+            there (a file, a folder of other things) is refused, never deleted.
         sampler: Chooses placeholder values.
         verbose: Passed to ``model.fit``.
         callbacks: Extra Keras callbacks, after the declared ones.
@@ -127,7 +140,9 @@ def fit(
         DeclarationError: for unknown components or parameters, or a model that
             cannot be built; nothing is written.
         DataError: for data that does not fit the declaration; nothing is written.
-        FileExistsError: if ``out`` holds a run and ``overwrite`` is false.
+        FileExistsError: if ``out`` holds a run and ``overwrite`` is false, or
+            holds anything that is not a kerakit run.
+        LockedError: if another process is writing the same run directory.
 
     Example:
         >>> import tempfile
@@ -139,7 +154,7 @@ def fit(
         ['accuracy', 'loss']
     """
 
-    from kerakit.engine.scale import check_strategy, distribution
+    from kerakit.engine.scale import check_strategy
 
     check_strategy(distribute)
     the_plan = plan(decl, sampler, epochs=epochs, batch_size=batch_size, seed=seed)
@@ -148,35 +163,54 @@ def fit(
     check_data(the_plan, dataset)
 
     target = Path(out) if out is not None else default_run_dir(concrete.name)
-    if target.exists() and (target.is_file() or any(target.iterdir())) and not overwrite:
-        raise FileExistsError(
-            f"The output directory {str(target)!r} already holds a run. Expected a new or empty "
-            "directory. Use overwrite=True (--overwrite) to replace it."
-        )
-    partial = partial_dir(target)
-    prepare_partial(partial, concrete)
+    with hold_lock(target, "run directory"):
+        check_target(target, overwrite)
+        partial = partial_dir(target)
+        prepare_partial(partial, concrete)
+        run = _train(the_plan, dataset, partial, target, distribute=distribute,
+                     verbose=verbose, callbacks=callbacks, backup_every=backup_every)
+        _write_run(run, partial, dataset)
+        replace(partial, target)
+    return run
 
+
+def _train(the_plan: Plan, dataset: Dataset | Streams, partial: Path, target: Path, *,
+           distribute: str | None, verbose: str | int, callbacks: Sequence[Any],
+           backup_every: float) -> Run:
+    """``model.fit``, resumed from the partial directory's backup when there is one."""
+    from kerakit.engine.scale import distribution
+
+    concrete = the_plan.declaration
     streaming = isinstance(dataset, Streams)
     with distribution(distribute) as replicas:
         model = the_plan.build(adapt_data=dataset.features() if streaming else dataset.x_train)
-        backup = IntervalBackup(str(partial / "backup"), interval=backup_every)
-        run_callbacks = [*the_plan.callbacks(partial), backup, *callbacks]
-        history = model.fit(**the_plan.fit_inputs(dataset, replicas),
-                            epochs=int(concrete.epochs), callbacks=run_callbacks,
-                            verbose=verbose).history
-    history = {k: [float(v) for v in vals] for k, vals in history.items()}
-
+        backup = TrainingBackup(partial / "backup", interval=backup_every)
+        resumed = backup.restore(model)
+        declared = the_plan.callbacks(partial)
+        backup.replay_to = [cb for cb in declared if _judges_curves(cb)]
+        run_callbacks = [*declared, backup, *callbacks]
+        start = resumed.epoch if resumed else 0
+        if not (resumed and (resumed.stopped or start >= int(concrete.epochs))):
+            model.fit(**the_plan.fit_inputs(dataset, replicas), epochs=int(concrete.epochs),
+                      initial_epoch=start, callbacks=run_callbacks, verbose=verbose)
+    # the backup kept every epoch, restored ones included, with its true number
+    history = {k: [float(v) for v in vals] for k, vals in backup.history.items()}
     metrics, report = _evaluate(model, dataset, the_plan)
-    run = Run(
+    return Run(
         model=model, history=history, metrics=metrics, dir=target, declaration=concrete,
         best_epoch=_best_epoch(history, run_callbacks),
         epochs_run=len(next(iter(history.values()), [])),
         diverged_epoch=_diverged(history, run_callbacks), report=report, replicas=replicas,
-        plan=the_plan,
+        plan=the_plan, resumed_at_epoch=start if resumed else None,
     )
-    _write_run(run, partial, dataset)
-    replace(partial, target)
-    return run
+
+
+def _judges_curves(callback: Any) -> bool:
+    """Whether a callback decides from the whole curve so far (early stopping, overfitting)."""
+    import keras
+
+    return isinstance(callback, keras.callbacks.EarlyStopping) or hasattr(
+        callback, "diverged_epoch")
 
 
 def _evaluate(model: Any, data: Dataset | Streams,
@@ -236,9 +270,12 @@ def _write_run(run: Run, directory: Path, data: Dataset | Streams) -> None:
     stopped = run.epochs_run - 1 if run.epochs_run < int(run.declaration.epochs) else None
     metrics = {"test": run.metrics, "best_epoch": run.best_epoch, "epochs_run": run.epochs_run,
                "stopped_epoch": stopped, "diverged_epoch": run.diverged_epoch, **run.report}
+    if run.resumed_at_epoch is not None:
+        metrics["resumed_at_epoch"] = run.resumed_at_epoch
     (directory / "metrics.json").write_text(json.dumps(metrics, indent=2))
     plot_curves(run.history, directory / "curves.png", title=run.declaration.name,
-                best=run.best_epoch, stopped=stopped, diverged=run.diverged_epoch)
+                best=run.best_epoch, stopped=stopped, diverged=run.diverged_epoch,
+                resumed=run.resumed_at_epoch)
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     shutil.rmtree(directory / "backup", ignore_errors=True)
 
