@@ -14,11 +14,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import keras
 
-__all__ = ["BatchMixer", "CompositeLayer", "EpochSchedule", "build_in_sequence"]
+__all__ = ["BatchMixer", "CompositeLayer", "EpochSchedule", "RunOutcome", "TrackedRun", "Tracker",
+           "build_in_sequence"]
 
 
 def build_in_sequence(layers: Sequence[keras.layers.Layer], input_shape: tuple) -> tuple:
@@ -103,3 +106,80 @@ class BatchMixer:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BatchMixer:
         return cls(**config)
+
+
+@dataclass
+class TrackedRun:
+    """What a tracker is told when a run starts: one training run, search or trial.
+
+    Attributes:
+        id: A unique id, stable for the run's lifetime.
+        name: The run's name (the run directory's, or ``trial_<id>``).
+        kind: ``"train"``, ``"search"`` (a tuning parent run) or ``"trial"``.
+        parent: The search a trial belongs to, else ``None``.
+        declaration: The resolved declaration, as ``Model.to_dict()`` writes it.
+        hyperparameters: Chosen values by dotted name (``blocks.0.filters``).
+        data: ``{"name": ..., "fingerprint": ...}``.
+        versions: ``{"kerakit": ..., "<plugin>": ...}`` for kerakit and each plugin used.
+        run_dir: Where the run writes its files, when it has a directory.
+    """
+
+    id: str
+    name: str
+    kind: str
+    parent: TrackedRun | None = None
+    declaration: dict[str, Any] = field(default_factory=dict)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+
+@dataclass
+class RunOutcome:
+    """What a tracker is told when a run ends.
+
+    Attributes:
+        status: ``"finished"``, ``"failed"`` or ``"pruned"``.
+        metrics: Test metrics of a training run; the best score of a search or trial.
+        files: The run directory's files.
+        model: The saved ``.keras`` file, if any.
+        export: The exported SavedModel directory, if any.
+        error: Why the run failed or was pruned.
+    """
+
+    status: str = "finished"
+    metrics: dict[str, float] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    model: Path | None = None
+    export: Path | None = None
+    error: str | None = None
+
+
+class Tracker:
+    """Base class: an experiment tracker, told about runs as they happen.
+
+    Register a subclass (or a factory returning one) with the
+    ``kerakit_trackers`` hook. Every method is optional. kerakit calls them
+    from the training process; one that raises switches the tracker off
+    with a warning, and the run goes on.
+
+    Example:
+        >>> class Printer(Tracker):
+        ...     def log_epoch(self, run, epoch, metrics):
+        ...         print(run.name, epoch, metrics)
+        >>> Printer().log_epoch(TrackedRun("1", "demo", "train"), 0, {"loss": 0.5})
+        demo 0 {'loss': 0.5}
+    """
+
+    def start_run(self, run: TrackedRun) -> None:
+        """A run, search or trial started."""
+
+    def log_epoch(self, run: TrackedRun, epoch: int, metrics: dict[str, float]) -> None:
+        """One epoch ended (0-based ``epoch``) with these logged metrics."""
+
+    def end_run(self, run: TrackedRun, outcome: RunOutcome) -> None:
+        """The run ended; ``outcome`` says how, with its metrics and files."""
+
+    def log_export(self, run: TrackedRun, path: Path) -> None:
+        """A finished run was exported to ``path`` (a SavedModel directory)."""

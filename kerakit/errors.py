@@ -64,3 +64,7 @@ class ConformanceError(AssertionError, KerakitError):
 
 class PluginWarning(UserWarning):
     """A third-party plugin was quarantined; the others still loaded."""
+
+
+class TrackerWarning(PluginWarning):
+    """An experiment tracker failed and was switched off; the run went on."""

@@ -179,6 +179,31 @@ def kerakit_callbacks(register: Register) -> None:
     """
 
 
+# -------------------------------------------------------------------------
+# Tracking: where runs and tuning trials are recorded (plugin API 1.1)
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def kerakit_trackers(register: Register) -> None:
+    """Register experiment trackers (plugin API 1.1).
+
+    Called once when the registry loads. A tracker is a factory returning a
+    :class:`kerakit.base.Tracker`: it receives the start of each run (the
+    resolved declaration, its hyperparameters, the data's name and
+    fingerprint, the kerakit and plugin versions), per-epoch metrics and the
+    end of the run (test metrics, run-directory files, the export). Tuning
+    makes one parent run per search and one child run per trial. Runs turn a
+    tracker on by name: ``--track NAME``, ``Model(track=[NAME])`` or
+    ``KERAKIT_TRACK=NAME``. A tracker that raises is switched off with one
+    warning; training goes on. Plugins implementing this hook declare
+    ``KERAKIT_PLUGIN_API = ["1.1"]``.
+
+    Args:
+        register: ``register(name, factory, **metadata)``.
+    """
+
+
 #: The component kinds, in pipeline order; each has the hook ``kerakit_<kind>``.
 KINDS: tuple[str, ...] = (
     "datasets",
@@ -190,6 +215,7 @@ KINDS: tuple[str, ...] = (
     "metrics",
     "optimizers",
     "callbacks",
+    "trackers",
 )
 
 

@@ -77,3 +77,10 @@ def kerakit_callbacks(register: Register) -> None:
     from kerakit.builtins import callbacks
 
     _register_all(register, callbacks.CATALOGUE)
+
+
+@hookimpl
+def kerakit_trackers(register: Register) -> None:
+    from kerakit.builtins import trackers
+
+    _register_all(register, trackers.CATALOGUE)

@@ -12,6 +12,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="target directory (or file for keras / onnx)")
     p.add_argument("--format", default="saved_model", choices=("saved_model", "keras", "onnx"))
     p.add_argument("--force", action="store_true", help="replace an existing target atomically")
+    p.add_argument("--version", type=int, metavar="N",
+                   help="write TF Serving's versioned layout: the SavedModel goes in OUT/N/")
     p.add_argument("--json", action="store_true", help="print the export manifest as JSON")
     p.set_defaults(handler=run_export)
 
@@ -28,7 +30,14 @@ def run_export(args: argparse.Namespace) -> int:
 
     from kerakit.engine.exporting import export
 
-    result = export(args.source, args.out, format=args.format, force=args.force)
+    out = args.out
+    if args.version is not None:
+        if args.version < 1 or args.format != "saved_model":
+            raise ValueError("Invalid value for `--version`. Expected a positive integer with "
+                             f"--format saved_model. Received: --version {args.version} with "
+                             f"--format {args.format}")
+        out = f"{args.out}/{args.version}"
+    result = export(args.source, out, format=args.format, force=args.force)
     if args.json:
         print(json.dumps(result.manifest, indent=2, default=str))
     else:

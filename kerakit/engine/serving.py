@@ -1,0 +1,415 @@
+"""A TF-Serving-compatible REST server for kerakit exports, with a page to try them.
+
+The routes, request bodies and answers follow TF Serving's REST API, so a client
+written for TF Serving works unchanged; ``GET /`` adds a small page. Every export is
+checked against its manifest hashes before TensorFlow loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerakit.engine.exporting import MANIFEST, check_hashes
+from kerakit.engine.predict import conform
+from kerakit.errors import DataError, ExportError
+
+DEFAULT_PORT = 8501
+DEFAULT_MAX_BODY = 10 * 2**20
+CONFIG_ENV = "KERAKIT_SERVE_CONFIG"
+# What a client may still be sending after the limit is crossed: read and dropped, so the
+# client gets the 400 instead of a reset connection.
+DISCARD_FACTOR = 8
+ROUTE = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"
+                   r"(?P<verb>/metadata|:predict|:classify)?$")
+
+
+@dataclass
+class ServedModel:
+    """One export being served: its name, version, files and loaded signatures."""
+
+    name: str
+    version: int
+    path: Path
+    manifest: dict[str, Any]
+    signature_defs: dict[str, Any] = field(default_factory=dict)
+    signatures: dict[str, Any] = field(default_factory=dict)
+    loaded: Any = None  # the SavedModel object: keeps the variables its signatures use alive
+
+    @property
+    def input_spec(self) -> dict[str, Any]:
+        return self.manifest["inputs"][0]
+
+    def describe(self) -> dict[str, Any]:
+        """What the page shows: name, version, input, classes and the input kind."""
+        return {"name": self.name, "version": self.version, "input": self.input_spec,
+                "class_names": self.manifest.get("class_names"),
+                "kind": input_kind(self.manifest), "signatures": sorted(self.signatures)}
+
+
+def input_kind(manifest: dict[str, Any]) -> str:
+    """What the page offers: ``"image"``, ``"table"`` (flat rows with column names) or ``"array"``.
+
+    The page offers an upload box for images. Table models get a form once
+    exports carry their column names (``manifest["columns"]``); until then they
+    are ``"array"`` and are served through the REST API only.
+    """
+    shape = manifest["inputs"][0]["shape"][1:]
+    if len(shape) == 3 and shape[-1] in (1, 3):
+        return "image"
+    if len(shape) == 1 and manifest.get("columns"):
+        return "table"
+    return "array"
+
+
+# -- opening exports ------------------------------------------------------------
+
+
+def locate(name: str, directory: str | Path) -> tuple[int, Path]:
+    """The version and directory to serve: an export, or TF Serving's ``NAME/N/`` layout.
+
+    Raises:
+        ExportError: if ``directory`` is neither an export nor holds numbered exports.
+    """
+    directory = Path(directory)
+    if (directory / MANIFEST).is_file():
+        return 1, directory
+    versions = sorted(int(p.name) for p in directory.glob("*")
+                      if p.is_dir() and p.name.isdigit() and (p / MANIFEST).is_file()) \
+        if directory.is_dir() else []
+    if not versions:
+        raise ExportError(
+            f"Invalid export for model {name!r}. Expected a directory written by "
+            f"`kerakit export` (with {MANIFEST}) or holding numbered versions of one (1/, 2/, "
+            f"...). Received: {str(directory)!r}"
+        )
+    return versions[-1], directory / str(versions[-1])
+
+
+def open_models(sources: dict[str, str | Path], *, load: bool = True) -> dict[str, ServedModel]:
+    """Locate each export and check its hashes; then load them (all checked before any load).
+
+    Args:
+        sources: Model name to export directory (or versioned base directory).
+        load: Load the SavedModels with TensorFlow; ``False`` only checks.
+
+    Returns:
+        Model name to :class:`ServedModel`.
+
+    Raises:
+        ExportError: for a missing, altered or extra file, or a directory that is no export.
+    """
+    models = {}
+    for name, directory in sources.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ExportError(f"Invalid model name. Expected letters, digits, '_', '.' or '-'. "
+                              f"Received: {name!r}")
+        version, path = locate(name, directory)
+        models[name] = ServedModel(name, version, path, check_hashes(path))
+    if load:
+        for model in models.values():
+            _load(model)
+    return models
+
+
+def _load(model: ServedModel) -> None:
+    import tensorflow as tf
+    from google.protobuf import json_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    loaded = tf.saved_model.load(str(model.path))
+    model.signatures = {name: fn for name, fn in loaded.signatures.items()}
+    proto = saved_model_pb2.SavedModel.FromString((model.path / "saved_model.pb").read_bytes())
+    model.signature_defs = {
+        name: json_format.MessageToDict(sig, preserving_proto_field_name=True)
+        for name, sig in proto.meta_graphs[0].signature_def.items()
+    }
+    model.loaded = loaded
+
+
+# -- requests -------------------------------------------------------------------
+
+
+def status_body(model: ServedModel) -> dict[str, Any]:
+    """A ``GetModelStatusResponse`` in its JSON form, as TF Serving answers it."""
+    return {"model_version_status": [{"version": str(model.version), "state": "AVAILABLE",
+                                      "status": {"error_code": "OK", "error_message": ""}}]}
+
+
+def metadata_body(model: ServedModel) -> dict[str, Any]:
+    """A ``GetModelMetadataResponse`` in its JSON form: the signature definitions."""
+    return {"model_spec": {"name": model.name, "signature_name": "",
+                           "version": str(model.version)},
+            "metadata": {"signature_def": {
+                "@type": "type.googleapis.com/tensorflow.serving.SignatureDefMap",
+                "signature_def": model.signature_defs}}}
+
+
+def predict_body(model: ServedModel, request: Any) -> dict[str, Any]:
+    """Answer a ``:predict`` request in the row (``instances``) or columnar (``inputs``) format.
+
+    Raises:
+        DataError: for a request TF Serving would refuse with 400.
+    """
+    request = _object(request)
+    signature, input_name = _signature(model, request.get("signature_name"))
+    if ("instances" in request) == ("inputs" in request):
+        raise DataError("Invalid request. Expected exactly one of `instances` (row format) or "
+                        f"`inputs` (columnar format). Received: keys {sorted(request)}")
+    if "instances" in request:
+        rows = request["instances"]
+        if not isinstance(rows, list) or not rows:
+            raise DataError("Invalid `instances`. Expected a non-empty list. Received: "
+                            f"{_kind(rows)}")
+        if all(isinstance(row, dict) for row in rows):
+            rows = [_named(row, input_name, f"instances[{i}]") for i, row in enumerate(rows)]
+        outputs = _run(model, signature, rows, input_name)
+        names = sorted(outputs)
+        if len(names) == 1:
+            return {"predictions": _plain(outputs[names[0]])}
+        return {"predictions": [{k: _plain(outputs[k][i]) for k in names}
+                                for i in range(len(rows))]}
+    columns = request["inputs"]
+    if isinstance(columns, dict):
+        columns = _named(columns, input_name, "inputs")
+    outputs = _run(model, signature, columns, input_name)
+    if len(outputs) == 1:
+        return {"outputs": _plain(next(iter(outputs.values())))}
+    return {"outputs": {k: _plain(v) for k, v in sorted(outputs.items())}}
+
+
+def classify_body(model: ServedModel, request: Any) -> dict[str, Any]:
+    """Answer a ``:classify`` request: label and score pairs for each example.
+
+    Raises:
+        DataError: for a request TF Serving would refuse with 400, or a model without classes.
+    """
+    request = _object(request)
+    signature, input_name = _signature(model, request.get("signature_name") or "classify")
+    outputs = model.signature_defs[signature].get("outputs", {})
+    if not {"probabilities", "class_names"} <= set(outputs):
+        raise DataError(f"Invalid request. Expected a classification signature (outputs "
+                        f"`probabilities` and `class_names`). Received: signature_name="
+                        f"{signature!r} with outputs {sorted(outputs)}")
+    examples, context = request.get("examples"), request.get("context") or {}
+    if not isinstance(examples, list) or not examples or not all(
+            isinstance(e, dict) for e in examples):
+        raise DataError("Invalid `examples`. Expected a non-empty list of objects. Received: "
+                        f"{_kind(examples)}")
+    if not isinstance(context, dict):
+        raise DataError(f"Invalid `context`. Expected an object. Received: {_kind(context)}")
+    rows = []
+    for i, example in enumerate(examples):
+        if set(example) & set(context):
+            raise DataError(f"Invalid examples[{i}]: features in `context` must not appear in "
+                            f"examples. Received: {sorted(set(example) & set(context))} in both")
+        rows.append(_named({**context, **example}, input_name, f"examples[{i}]"))
+    result = _run(model, signature, rows, input_name)
+    labels, scores = result["class_names"], result["probabilities"]
+    return {"result": [[[_text(label), float(score)] for label, score in zip(ls, ss, strict=True)]
+                       for ls, ss in zip(labels, scores, strict=True)]}
+
+
+def _object(request: Any) -> dict[str, Any]:
+    if not isinstance(request, dict):
+        raise DataError(f"Invalid request body. Expected a JSON object. Received: {_kind(request)}")
+    return request
+
+
+def _signature(model: ServedModel, name: Any) -> tuple[str, str]:
+    name = name or "serving_default"
+    if name not in model.signatures:
+        raise DataError(f"Invalid `signature_name`. Expected one of {sorted(model.signatures)}. "
+                        f"Received: signature_name={name!r}")
+    inputs = model.signature_defs[name].get("inputs", {})
+    return name, next(iter(inputs)) if len(inputs) == 1 else "inputs"
+
+
+def _named(values: dict[str, Any], input_name: str, where: str) -> Any:
+    if input_name not in values:
+        raise DataError(f"Invalid {where}: missing input `{input_name}`. Expected the key "
+                        f"{input_name!r}. Received: keys {sorted(values)}")
+    extra = sorted(set(values) - {input_name})
+    if extra:
+        raise DataError(f"Invalid {where}: unknown inputs {extra}. Expected only "
+                        f"{input_name!r}")
+    return values[input_name]
+
+
+def _run(model: ServedModel, signature: str, values: Any, input_name: str) -> dict[str, Any]:
+    import tensorflow as tf
+
+    try:
+        array = np.asarray(values)
+    except ValueError as exc:  # ragged nesting
+        raise DataError(f"Invalid input `{input_name}`: expected a rectangular array. "
+                        f"Received: {exc}") from exc
+    x = conform(array, model.input_spec, f"input `{input_name}`")
+    outputs = model.signatures[signature](**{input_name: tf.constant(x)})
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+def _plain(value: np.ndarray) -> Any:
+    if value.dtype.kind in "SO":
+        return np.vectorize(_text, otypes=[object])(value).tolist()
+    return value.tolist()
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {json.dumps(value)[:80]}"
+
+
+# -- the app --------------------------------------------------------------------
+
+
+def create_app(models: dict[str, ServedModel], max_body: int = DEFAULT_MAX_BODY) -> Any:
+    """The ASGI app: TF Serving's REST routes under ``/v1/models/`` and the page at ``/``.
+
+    Example:
+        >>> app = create_app(open_models({"digits": "exports/digits"}))  # doctest: +SKIP
+
+    Args:
+        models: What :func:`open_models` returned.
+        max_body: The largest request body accepted, in bytes.
+
+    Returns:
+        A Starlette application.
+    """
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+
+    from kerakit.engine.serving_page import render_page
+
+    def answer(body: Any, status: int = 200) -> Response:
+        return Response(json.dumps(body), status, media_type="application/json")
+
+    async def read_json(request: Request) -> Any:
+        length = request.headers.get("content-length", "")
+        too_big = length.isdigit() and int(length) > max_body
+        body, seen = bytearray(), 0
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > max_body * DISCARD_FACTOR:
+                break
+            if not too_big and seen <= max_body:
+                body += chunk
+            too_big = too_big or seen > max_body
+        if too_big:
+            raise DataError(f"Invalid request: the body is too large. Expected at most "
+                            f"{max_body} bytes (--max-body). Received: {length or seen} bytes")
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DataError(f"Invalid request: the body is not valid JSON. Expected a JSON "
+                            f"object. Received: {exc}") from exc
+
+    async def model_route(request: Request) -> Response:
+        match = ROUTE.match(request.path_params["rest"])
+        if not match:
+            return answer({"error": f"Malformed request: {request.method} {request.url.path}"},
+                          404)
+        name, version, verb = match["name"], match["version"], match["verb"] or ""
+        model = models.get(name)
+        if model is None or (version is not None and int(version) != model.version):
+            wanted = f"Specific({name}, {version})" if version else f"Latest({name})"
+            return answer({"error": f"Servable not found for request: {wanted}"}, 404)
+        expected = "POST" if verb.startswith(":") else "GET"
+        if request.method != expected:
+            return answer({"error": f"Invalid method. Expected {expected} for "
+                                    f"{request.url.path}. Received: {request.method}"}, 405)
+        try:
+            if verb == "":
+                return answer(status_body(model))
+            if verb == "/metadata":
+                return answer(metadata_body(model))
+            body = await read_json(request)
+            handler = predict_body if verb == ":predict" else classify_body
+            return answer(await run_in_threadpool(handler, model, body))
+        except DataError as exc:
+            return answer({"error": str(exc)}, 400)
+        except Exception as exc:  # e.g. a TensorFlow InvalidArgumentError: the input's fault
+            return answer({"error": f"{type(exc).__name__}: {exc}"}, 400)
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(render_page([m.describe() for m in models.values()]))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        code = getattr(exc, "status_code", 500)
+        return answer({"error": getattr(exc, "detail", str(exc))}, code)
+
+    return Starlette(
+        routes=[Route("/", page), Route("/v1/models/{rest:path}", model_route,
+                                        methods=["GET", "POST"])],
+        exception_handlers={HTTPException: http_error},
+    )
+
+
+def app_from_environment() -> Any:
+    """The app for each ``--workers`` process: configured by the parent through the environment."""
+    config = json.loads(os.environ[CONFIG_ENV])
+    return create_app(open_models(config["models"]), config["max_body"])
+
+
+def serve(
+    sources: dict[str, str | Path],
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    max_body: int = DEFAULT_MAX_BODY,
+    workers: int = 1,
+) -> None:
+    """Serve exports over TF Serving's REST API until SIGTERM or Ctrl-C.
+
+    On SIGTERM the server stops accepting connections, finishes the requests in
+    flight (for up to 30 s), then returns.
+
+    Example:
+        >>> serve({"digits": "exports/digits"}, port=8501)  # doctest: +SKIP
+
+    Args:
+        sources: Model name to export directory, or to a directory of numbered versions.
+        host: The address to bind; loopback by default.
+        port: The port.
+        max_body: The largest request body accepted, in bytes.
+        workers: Processes, each with its own copy of the models.
+
+    Raises:
+        ExportError: if an export is missing, altered or not an export.
+    """
+    import uvicorn
+
+    for value, what in ((max_body, "max_body"), (workers, "workers")):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"Invalid value for `{what}`. Expected a positive integer. "
+                             f"Received: {what}={value!r}")
+    models = open_models(sources, load=workers == 1)
+    for model in models.values():
+        print(f"serving {model.name} version {model.version} from {model.path}", file=sys.stderr)
+    print(f"listening on http://{host}:{port}/ (SIGTERM or Ctrl-C to stop)", file=sys.stderr,
+          flush=True)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning",
+                               "access_log": False, "timeout_graceful_shutdown": 30}
+    if workers == 1:
+        uvicorn.run(create_app(models, max_body), **options)
+        return
+    # Each worker process checks and loads its own copy: uvicorn imports the app by name.
+    os.environ[CONFIG_ENV] = json.dumps({"models": {m.name: str(m.path)
+                                                    for m in models.values()},
+                                         "max_body": max_body})
+    uvicorn.run("kerakit.engine.serving:app_from_environment", factory=True, workers=workers,
+                **options)
