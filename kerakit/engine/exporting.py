@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from kerakit.engine.fileops import exchange_or_move
+from kerakit.engine.locks import hold_lock, pid_alive
+from kerakit.engine.rundir import describe
 from kerakit.errors import ExportError, KerakitError
 
 FORMATS = ("saved_model", "keras", "onnx")
@@ -96,11 +97,13 @@ def export(
         sample = _sample(inference, info)
     manifest = _manifest(inference, info)
 
-    if format == "saved_model":
-        return _export_saved_model(inference, target, manifest, sample)
-    if format == "keras":
-        return _export_keras(inference, target, manifest, sample)
-    return _export_onnx(inference, target, manifest)
+    with hold_lock(target, "export target"):
+        _check_target(target, format, force)  # again: the target may have changed meanwhile
+        if format == "saved_model":
+            return _export_saved_model(inference, target, manifest, sample)
+        if format == "keras":
+            return _export_keras(inference, target, manifest, sample)
+        return _export_onnx(inference, target, manifest)
 
 
 # -- sources --------------------------------------------------------------------
@@ -158,11 +161,36 @@ def _check_target(target: Path, format: str, force: bool) -> None:
             f"Invalid export path {str(target)!r}. Expected a file path for format "
             f"{format!r}. Received: an existing directory"
         )
-    if target.exists() and not force:
+    if not target.exists():
+        return
+    if not _is_export(target, format):
+        raise FileExistsError(
+            f"Invalid export path {str(target)!r}. Expected a new path, an empty directory or "
+            f"a kerakit export to replace. Received: {describe(target)}, which is not a "
+            "kerakit export. kerakit does not delete it, even with force; choose another path."
+        )
+    if not force:
         raise FileExistsError(
             f"The export target {str(target)!r} already exists. Use force=True (--force) to "
             "replace it."
         )
+
+
+def _is_export(target: Path, format: str) -> bool:
+    """Whether ``target`` is something an export may replace: an earlier export, or nothing."""
+    import zipfile
+
+    from kerakit.engine.saving import MANIFEST_MEMBER
+
+    if target.is_dir():
+        return not any(target.iterdir()) or (target / MANIFEST).is_file()
+    if format == "keras":
+        try:
+            with zipfile.ZipFile(target) as archive:
+                return MANIFEST_MEMBER in archive.namelist()
+        except (OSError, zipfile.BadZipFile):
+            return False
+    return target.suffix == ".onnx"  # an ONNX file has no room for a manifest
 
 
 def _sample(model: Any, info: dict[str, Any]) -> np.ndarray:
@@ -248,7 +276,7 @@ def _export_saved_model(model: Any, target: Path, manifest: dict[str, Any],
             archive.add_endpoint("classify", classify, input_signature=signature)
         archive.write_out(str(work), verbose=False)
         expected = np.asarray(model.predict(sample, verbose=0))
-        diff = _verify_saved_model(work, sample, expected)
+        diff = _verify_saved_model(work, sample, expected, target)
         manifest = {**manifest, "format": "saved_model", "verified_max_abs_diff": diff}
         _write_manifest(work, manifest)
         exchange_or_move(work, target)
@@ -257,13 +285,20 @@ def _export_saved_model(model: Any, target: Path, manifest: dict[str, Any],
     return Export(target, "saved_model", manifest, diff)
 
 
-def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray) -> float:
-    """Reload in a separate process without kerakit; compare, and check determinism."""
-    with tempfile.TemporaryDirectory() as tmp:
-        np.save(Path(tmp) / "x.npy", sample)
-        out = Path(tmp) / "y.npz"
+def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray,
+                        target: Path) -> float:
+    """Reload in a separate process without kerakit; compare, and check determinism.
+
+    The exchange files live in a temporary directory beside ``target``, like
+    the export's own, so a killed export leaves nothing in the system temp
+    directory and the next export to ``target`` cleans them up.
+    """
+    tmp = _workdir(target)
+    try:
+        np.save(tmp / "x.npy", sample)
+        out = tmp / "y.npz"
         result = subprocess.run(
-            [sys.executable, "-c", VERIFY_SCRIPT, str(path), str(Path(tmp) / "x.npy"), str(out)],
+            [sys.executable, "-c", VERIFY_SCRIPT, str(path), str(tmp / "x.npy"), str(out)],
             capture_output=True, text=True, env=_plain_env(),
         )
         if result.returncode != 0:
@@ -272,8 +307,10 @@ def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray) ->
         report = json.loads(result.stdout.strip().splitlines()[-1])
         if report["kerakit_imported"]:
             raise ExportError("Export verification failed: the reload imported kerakit.")
-        got = np.load(out)
-        first, again = got["outputs"], got["again_outputs"]
+        with np.load(out) as got:
+            first, again = got["outputs"], got["again_outputs"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if not np.array_equal(first, again):
         raise ExportError(
             "Export verification failed: two calls on the same input differ (max "
@@ -373,11 +410,20 @@ def _write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
 
 
 def _workdir(target: Path) -> Path:
-    """A fresh temporary directory beside ``target`` (same filesystem, so renames are atomic)."""
+    """A fresh temporary directory beside ``target`` (same filesystem, so renames are atomic).
+
+    Its name carries this process's pid. Temporary directories of ``target``
+    whose process is gone (a killed export) are removed; a live one's never.
+    """
+    import os
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)  # left by an export that was killed
-    work = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    prefix = f".{target.name}.tmp-"
+    for stale in target.parent.glob(f"{prefix}*"):
+        owner = stale.name[len(prefix):].split("-", 1)[0]
+        if owner.isdigit() and not pid_alive(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
+    work = target.parent / f"{prefix}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     return work
 

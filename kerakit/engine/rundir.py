@@ -47,7 +47,8 @@ def check_target(target: Path, overwrite: bool, *, what: str = "run",
         target: The output directory.
         overwrite: Whether an existing kerakit output may be replaced.
         what: What the output is, for messages (``"run"``, ``"tuning directory"``).
-        markers: Files whose presence makes a directory recognisably such an output.
+        markers: Names (files or folders) whose presence makes a directory
+            recognisably such an output.
         flag: How the user asks for overwriting, for messages.
 
     Raises:
@@ -64,7 +65,7 @@ def check_target(target: Path, overwrite: bool, *, what: str = "run",
     entries = sorted(target.iterdir())
     if not entries:
         return
-    if any((target / m).is_file() for m in markers):
+    if any((target / m).exists() for m in markers):
         if not overwrite:
             raise FileExistsError(
                 f"The output directory {str(target)!r} already holds a kerakit {what}. "

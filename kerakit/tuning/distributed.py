@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 CHIEF_GRACE_SECONDS = 30
 SPEC_DIR = ".kerakit_search"
+#: What makes a directory recognisably a tuning directory, safe to start afresh.
+TUNING_MARKERS = ("best_declaration.json", "search", SPEC_DIR)
 DATA_FIELDS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 
 
@@ -59,9 +61,26 @@ def run_search_workers(search: Search, directory: Path, workers: int, *,
             "sent to other processes as JSON). Received: a live Python object; use kk.use(...)"
         )
     if overwrite and directory.exists():
+        check_tuning_dir(directory, overwrite)
         shutil.rmtree(directory)
     write_spec(search, directory)
     run_local_cluster(["-m", "kerakit.tuning.worker", str(directory)], workers)
+
+
+def check_tuning_dir(directory: Path, overwrite: bool) -> None:
+    """Refuse to start a search afresh over anything but an earlier tuning directory.
+
+    Without ``overwrite`` a search resumes and deletes nothing, so any
+    directory will do.
+
+    Raises:
+        FileExistsError: if ``overwrite`` would delete something that is not a
+            kerakit tuning directory; the message says what is there.
+    """
+    from kerakit.engine.rundir import check_target
+
+    if overwrite:
+        check_target(directory, True, what="tuning directory", markers=TUNING_MARKERS)
 
 
 def write_spec(search: Search, directory: Path) -> None:
