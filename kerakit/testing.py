@@ -186,9 +186,10 @@ def _run_in_process(component: Component, checks: dict[str, str],
         return _check_layer(component, obj, checks, tmp)
     runner = {"losses": _run_loss, "initializers": _run_initializer,
               "optimizers": _run_optimizer, "metrics": _run_metric,
-              "callbacks": _run_callback, "datasets": _run_dataset}[kind]
+              "callbacks": _run_callback, "datasets": _run_dataset,
+              "trackers": _run_tracker}[kind]
     _step(checks, "runs on a tiny tensor", lambda: runner(obj))
-    needs_config = kind != "datasets" and not isinstance(obj, str) and (
+    needs_config = kind not in ("datasets", "trackers") and not isinstance(obj, str) and (
         kind != "callbacks" or hasattr(obj, "get_config"))  # Keras' own callbacks have none
     if needs_config:
         _step(checks, "get_config round trip", lambda: _config_round_trip(obj))
@@ -343,6 +344,19 @@ def _run_callback(callback: Any) -> None:
     model.compile(optimizer="sgd", loss="mse")
     model.fit(np.zeros((8, 3)), np.zeros((8, 1)), validation_data=(np.zeros((4, 3)),
               np.zeros((4, 1))), epochs=1, verbose=0, callbacks=[callback])
+
+
+def _run_tracker(tracker: Any) -> None:
+    """A whole run's events (start, two epochs, end), written under a scratch directory."""
+    from kerakit.base import RunOutcome, TrackedRun
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = TrackedRun("conformance", "conformance", "train", run_dir=Path(tmp) / "run",
+                         hyperparameters={"blocks.0.units": 8}, data={"name": "zeros"})
+        tracker.start_run(run)
+        for epoch in range(2):
+            tracker.log_epoch(run, epoch, {"loss": 1.0 / (epoch + 1)})
+        tracker.end_run(run, RunOutcome(metrics={"loss": 0.5}))
 
 
 def _run_batch_augmentation(augment: Any) -> None:

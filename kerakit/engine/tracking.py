@@ -125,6 +125,8 @@ class Tracking:
             parent: The search run of a trial.
             versions: kerakit's and the plugins' versions; see :func:`versions_of`.
         """
+        if not self.active:  # nothing listens: skip the fingerprint and the declaration
+            return TrackedRun(uuid.uuid4().hex, name, kind, parent=parent)
         run = TrackedRun(
             id=uuid.uuid4().hex, name=name, kind=kind, parent=parent,
             declaration=decl.to_dict() if decl is not None else {},
@@ -186,6 +188,33 @@ class Tracking:
         self.failed[name] = reason
         warnings.warn(f"Tracker `{name}` failed in {method} and is switched off; the run goes "
                       f"on. Reason: {reason}", TrackerWarning, stacklevel=3)
+
+
+def start_training(tracking: Tracking, the_plan: Any, data: Any, target: Path,
+                   sampler: Sampler | None = None) -> TrackedRun:
+    """Tell the trackers a training run into ``target`` started."""
+    if not tracking.active:
+        return tracking.start("train", Path(target).name)
+    return tracking.start(
+        "train", Path(target).name, decl=the_plan.declaration,
+        hyperparameters=chosen_hyperparameters(the_plan.source, sampler), data=data,
+        run_dir=Path(target), versions=versions_of(the_plan))
+
+
+def finish_training(outcome: RunOutcome, run: Any) -> None:
+    """Fill a training run's outcome from its :class:`~kerakit.engine.train.Run`."""
+    outcome.metrics = dict(run.metrics)
+    outcome.files = run_files(run.dir)
+    model = Path(run.dir) / "model.keras"
+    outcome.model = model if model.exists() else None
+
+
+def log_export(run: Any, path: str | Path) -> None:
+    """Tell the trackers of a finished training run that it was exported to ``path``."""
+    pair = getattr(run, "tracking", None)
+    if pair is not None:
+        tracking, tracked = pair
+        tracking.export(tracked, Path(path))
 
 
 def versions_of(plan: Any) -> dict[str, str]:

@@ -19,7 +19,7 @@ from kerakit.data import Dataset, Streams
 from kerakit.declaration.model import Model, Sampler
 from kerakit.engine import inputs
 from kerakit.engine.backup import TrainingBackup
-from kerakit.engine.inputs import check_data, one_hot
+from kerakit.engine.inputs import one_hot
 from kerakit.engine.locks import hold_lock
 from kerakit.engine.plan import Plan, plan
 from kerakit.engine.rundir import (
@@ -29,6 +29,7 @@ from kerakit.engine.rundir import (
     prepare_partial,
     replace,
 )
+from kerakit.engine.tracking import Tracking, finish_training, start_training, tracker_names
 
 RUN_FILES = ("model.keras", "declaration.json", "history.csv", "metrics.json", "curves.png",
              "manifest.json")
@@ -52,6 +53,8 @@ class Run:
         plan: The plan that was trained.
         resumed_at_epoch: 0-based epoch where training resumed from a crashed
             run's backup (the epochs before it were restored), else ``None``.
+        tracking: The run's trackers and its record with them, for
+            :func:`kerakit.engine.tracking.log_export`.
     """
 
     model: Any
@@ -66,6 +69,7 @@ class Run:
     replicas: int = 1
     plan: Plan | None = field(default=None, repr=False)
     resumed_at_epoch: int | None = None
+    tracking: Any = field(default=None, repr=False)
 
     def summary(self) -> str:
         """A few lines for people: test metrics, best epoch, where the outputs are."""
@@ -99,6 +103,7 @@ def fit(
     decl: Model | Plan,
     data: Any,
     *,
+    target: str | Sequence[str] | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
     seed: int | None = None,
@@ -109,6 +114,7 @@ def fit(
     callbacks: Sequence[Any] = (),
     distribute: str | None = None,
     backup_every: float = 30.0,
+    track: Sequence[str] = (),
 ) -> Run:
     """Train a declaration with Keras ``fit()``, evaluate it on the test split, save a run.
 
@@ -118,6 +124,7 @@ def fit(
     Args:
         decl: The declaration, or a :class:`~kerakit.engine.plan.Plan`.
         data: See :func:`kerakit.engine.inputs.load_data`.
+        target: The target column(s), when ``data`` is a table file or DataFrame.
         epochs: Overrides the declaration's.
         batch_size: Overrides the declaration's.
         seed: Overrides the declaration's.
@@ -132,6 +139,9 @@ def fit(
             TensorFlow, ``keras.distribution.DataParallel`` on JAX.
         backup_every: Seconds between backups of the training state; a crashed
             run resumes from the last one. 0 backs up every epoch.
+        track: Experiment trackers to tell about the run, by name (``"mlflow"``),
+            besides the declaration's and ``KERAKIT_TRACK``'s; see
+            :mod:`kerakit.engine.tracking`. A failing tracker only warns.
 
     Returns:
         A :class:`Run`.
@@ -158,19 +168,24 @@ def fit(
 
     check_strategy(distribute)
     the_plan = plan(decl, sampler, epochs=epochs, batch_size=batch_size, seed=seed)
+    the_plan, dataset = inputs.prepare(inputs.with_target(data, target), the_plan)
     concrete = the_plan.declaration
-    dataset = inputs.load_data(data, the_plan)
-    check_data(the_plan, dataset)
 
     target = Path(out) if out is not None else default_run_dir(concrete.name)
+    tracking = Tracking.open(tracker_names(track, concrete), the_plan.registry)
     with hold_lock(target, "run directory"):
         check_target(target, overwrite)
-        partial = partial_dir(target)
-        prepare_partial(partial, concrete)
-        run = _train(the_plan, dataset, partial, target, distribute=distribute,
-                     verbose=verbose, callbacks=callbacks, backup_every=backup_every)
-        _write_run(run, partial, dataset)
-        replace(partial, target)
+        tracked = start_training(tracking, the_plan, dataset, target, sampler)
+        with tracking.running(tracked) as outcome:  # a crash ends the tracked run as failed
+            partial = partial_dir(target)
+            prepare_partial(partial, concrete)
+            run = _train(the_plan, dataset, partial, target, distribute=distribute,
+                         verbose=verbose, callbacks=[*callbacks, *tracking.callback(tracked)],
+                         backup_every=backup_every)
+            _write_run(run, partial, dataset)
+            replace(partial, target)
+            finish_training(outcome, run)
+    run.tracking = (tracking, tracked)
     return run
 
 
@@ -193,6 +208,7 @@ def _train(the_plan: Plan, dataset: Dataset | Streams, partial: Path, target: Pa
         if not (resumed and (resumed.stopped or start >= int(concrete.epochs))):
             model.fit(**the_plan.fit_inputs(dataset, replicas), epochs=int(concrete.epochs),
                       initial_epoch=start, callbacks=run_callbacks, verbose=verbose)
+        model = inputs.in_original_units(the_plan, model, dataset)
     # the backup kept every epoch, restored ones included, with its true number
     history = {k: [float(v) for v in vals] for k, vals in backup.history.items()}
     metrics, report = _evaluate(model, dataset, the_plan)
@@ -228,6 +244,7 @@ def _evaluate(model: Any, data: Dataset | Streams,
         x_test, y_test = data.x_test, data.y_test
     if not len(x_test):
         return {}, {}
+    x_test = inputs.model_x(x_test)
     batch = int(the_plan.declaration.batch_size)
     mixed = the_plan.has_batch_augmentation
     # a model trained on one-hot labels (batch-level augmentation) is evaluated on them too
