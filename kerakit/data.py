@@ -29,6 +29,9 @@ class Dataset:
         task: ``"classification"`` or ``"regression"``.
         class_names: One name per class, for classification.
         feature_names: One name per feature, for tables.
+        columns: For a table read from a file or DataFrame: each raw column the
+            model takes and how it is encoded (``"numeric"`` or
+            ``"categorical"``); the ``x_*`` splits are then DataFrames.
     """
 
     name: str
@@ -41,6 +44,7 @@ class Dataset:
     task: str = "classification"
     class_names: list[str] | None = None
     feature_names: list[str] | None = field(default=None, repr=False)
+    columns: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -91,8 +95,12 @@ def split(
     """
     from sklearn.model_selection import train_test_split
 
-    x, y = np.asarray(x), np.asarray(y)
-    check_arrays(x, y, name)
+    x = x if is_table(x) else np.asarray(x)
+    y = np.asarray(y)
+    if is_table(x):
+        check_lengths(x, y, name)
+    else:
+        check_arrays(x, y, name)
     task = task or guess_task(y)
     if task not in TASKS:
         raise DataError(f"Invalid task. Expected one of: {TASKS}. Received: task={task!r}")
@@ -101,7 +109,9 @@ def split(
             "Invalid split sizes. Expected val_size and test_size in [0, 1) summing to less "
             f"than 1. Received: val_size={val_size}, test_size={test_size}"
         )
-    parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if task == "classification":
+        y, class_names = class_indices(y, class_names, name)
+    parts: dict[str, tuple[Any, np.ndarray]] = {}
     rest_x, rest_y = x, y
     try:
         for part, size in (("test", test_size), ("val", val_size)):
@@ -115,17 +125,80 @@ def split(
             )
             parts[part] = (part_x, part_y)
     except ValueError as exc:
+        counts = ""
+        if task == "classification":
+            values, sizes = np.unique(y, return_counts=True)
+            rare = [f"{class_names[v] if class_names else v} ({n})"
+                    for v, n in zip(values.tolist(), sizes.tolist(), strict=True) if n < 3]
+            counts = f"; classes with fewer than 3 samples: {', '.join(rare)}" if rare else ""
         raise DataError(
             f"Cannot split `{name}` ({len(x)} samples) into validation {val_size} and test "
             f"{test_size}. Expected enough samples of each class for a stratified split. "
-            f"Received: {exc}"
+            f"Received: {exc}{counts}"
         ) from exc
-    if task == "classification" and class_names is None:
-        class_names = [str(c) for c in np.unique(y)]
     return Dataset(
         name, rest_x, rest_y, *parts["val"], *parts["test"], task=task,
         class_names=list(class_names) if class_names is not None else None,
     )
+
+
+def class_indices(y: np.ndarray, class_names: Sequence[str] | None,
+                  name: str = "data") -> tuple[np.ndarray, list[str] | None]:
+    """Labels as class indices, with the class names they stand for.
+
+    Integer labels are kept as they are and checked against ``class_names``;
+    string (or boolean) labels are class names themselves: they are looked up
+    in ``class_names`` when given, else the sorted distinct labels become the
+    classes.
+
+    Raises:
+        DataError: naming the first label that is not one of the classes.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "iu":
+        if class_names is None:
+            return y, [str(c) for c in np.unique(y)]
+        bad = np.flatnonzero((y < 0) | (y >= len(class_names)))
+        if bad.size:
+            raise DataError(
+                f"Invalid label in `{name}`. Expected class indices in [0, "
+                f"{len(class_names) - 1}] for the classes {list(class_names)}. Received: label "
+                f"{y[bad[0]]} at row {bad[0]} ({bad.size} out of range)"
+            )
+        return y, list(class_names)
+    if y.dtype.kind not in "bUSO":
+        raise DataError(f"Invalid labels in `{name}`. Expected integer class indices or class "
+                        f"names. Received: dtype {y.dtype}, e.g. {y.ravel()[:3].tolist()}")
+    labels = np.asarray([str(v) for v in y.ravel()])
+    names = list(class_names) if class_names is not None else sorted(set(labels.tolist()))
+    index = {n: i for i, n in enumerate(names)}
+    for row, label in enumerate(labels.tolist()):
+        if label not in index:
+            raise DataError(
+                f"Invalid label in `{name}`. Expected one of the classes {names}. Received: "
+                f"{label!r} at row {row}"
+            )
+    return np.asarray([index[v] for v in labels.tolist()], dtype="int64"), names
+
+
+def is_table(x: Any) -> bool:
+    """Whether ``x`` is a pandas DataFrame (without importing pandas)."""
+    return hasattr(x, "columns") and hasattr(x, "iloc")
+
+
+def check_lengths(x: Any, y: np.ndarray | None, name: str = "data") -> None:
+    """At least one sample, and as many targets as samples.
+
+    Raises:
+        DataError: for empty data or mismatched lengths.
+    """
+    if len(x) == 0:
+        raise DataError(f"Invalid data `{name}`. Expected at least one sample. Received: 0 rows")
+    if y is not None and len(y) != len(x):
+        raise DataError(
+            f"Invalid data `{name}`. Expected as many targets as samples. "
+            f"Received: {len(x)} samples and {len(y)} targets"
+        )
 
 
 def guess_task(y: np.ndarray) -> str:

@@ -98,6 +98,20 @@ def _text(name: str, value: Any) -> None:
                                f"Received: {name}={value!r}")
 
 
+def _columns(name: str, value: Any) -> None:
+    kinds = ("numeric", "categorical", "ignore")
+    if value is not None and not (isinstance(value, Mapping) and all(
+            isinstance(k, str) and v in kinds for k, v in value.items())):
+        raise DeclarationError(f"Invalid `{name}`. Expected None or a dict of column name to "
+                               f"one of {kinds}. Received: {name}={value!r}")
+
+
+def _flag(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise DeclarationError(f"Invalid `{name}`. Expected True or False. "
+                               f"Received: {name}={value!r}")
+
+
 def _component(kind: str, *, many: bool = False, default: Any = None) -> Any:
     """A field holding one component reference, or a list of them, of ``kind``."""
     meta = {"kind": kind, "many": many}
@@ -152,6 +166,13 @@ class Model:
         precision: ``None`` (Keras' global policy), ``"float32"``,
             ``"mixed_float16"`` or ``"mixed_bfloat16"``; applied inside every
             build, so tuning trials get it too.
+        columns: For tables: the kind of some or all raw columns
+            (``"numeric"``, ``"categorical"`` or ``"ignore"``), overriding the
+            inferred ones. The model then takes the named columns and encodes
+            them itself; see ``docs/data.md``.
+        standardize_targets: Train a regression head on targets standardised
+            with the training split's mean and deviation; predictions and
+            metrics stay in the original units.
         name: The model's name.
 
     Raises:
@@ -176,6 +197,8 @@ class Model:
     validation_split: Any = _setting(0.15, _fraction)
     seed: int | None = _setting(0, _seed)
     precision: Any = _setting(None, _precision)
+    columns: Mapping[str, str] | None = _setting(None, _columns, group=None)
+    standardize_targets: bool = _setting(True, _flag)
     name: str = _setting("model", _text, group=None)
 
     def __post_init__(self) -> None:

@@ -33,10 +33,15 @@ def assemble(plan: Plan, adapt_data: Any = None, compile: bool = True) -> Any:
     import keras
 
     concrete = plan.declaration
-    inputs = keras.Input(shape=concrete.inputs.shape, dtype=concrete.inputs.dtype,
-                         name=concrete.inputs.name)
-    x = inputs
-    adapt_x = adapt_data
+    if concrete.columns:  # a table: named raw columns, encoded inside the model
+        from kerakit.engine.tables import front_end
+
+        inputs, x, adapt_x = front_end(concrete.columns, adapt_data)
+    else:
+        inputs = keras.Input(shape=concrete.inputs.shape, dtype=concrete.inputs.dtype,
+                             name=concrete.inputs.name)
+        x = inputs
+        adapt_x = adapt_data
     for i, ref in enumerate(concrete.preprocess):
         layer = create(plan, "preprocessors", ref, f"preprocess[{i}]",
                        name=f"preprocess_{i}_{short(ref)}")

@@ -7,48 +7,87 @@ built and trained.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kerakit.data import Dataset, Streams, check_arrays, is_tf_dataset, split, streams_from
+from kerakit.data import (
+    Dataset,
+    Streams,
+    check_arrays,
+    is_table,
+    is_tf_dataset,
+    split,
+    streams_from,
+)
 from kerakit.errors import DataError
 
 if TYPE_CHECKING:
     from kerakit.engine.plan import Plan
 
-__all__ = ["check_data", "fit_inputs", "load_data", "one_hot"]
+__all__ = ["check_data", "fit_inputs", "in_original_units", "load_data", "model_x", "one_hot",
+           "prepare", "target_scale", "with_target"]
 
 
 def load_data(data: Any, plan: Plan) -> Dataset | Streams:
     """Turn ``data`` into train / validation / test splits.
 
     Args:
-        data: A registered dataset name; a :class:`~kerakit.data.Dataset`; a tuple
-            ``(x, y)`` (split by the declaration's ``validation_split``, with a
-            20% test split); a dict with ``train``, ``val`` and ``test``
-            ``(x, y)`` tuples; or a batched ``tf.data.Dataset`` of ``(x, y)``, or a
-            dict of them (see :func:`kerakit.data.streams_from`).
-        plan: The plan (its validation split and head are used).
+        data: A registered dataset name; a path to a ``.csv``, ``.tsv`` or
+            ``.parquet`` file, or a pandas DataFrame, given with its target as
+            ``{"table": ..., "target": "column"}`` (see :func:`with_target`); a
+            ``.npz`` file; a folder of images with one subfolder per class; a
+            :class:`~kerakit.data.Dataset`; a tuple ``(x, y)`` (split by the
+            declaration's ``validation_split``, with a 20% test split); a dict
+            with ``train``, ``val`` and ``test`` ``(x, y)`` tuples; or a batched
+            ``tf.data.Dataset`` of ``(x, y)``, or a dict of them (see
+            :func:`kerakit.data.streams_from`).
+        plan: The plan (its validation split, columns and head are used).
 
     Splits always use the seed 0, whatever the declaration's seed, so runs
-    with different seeds are compared on the same test set.
+    with different seeds are compared on the same test set. Regression
+    targets are shaped like the head's output, ``(n, outputs)``.
 
     Raises:
         DataError: for anything else, or data that cannot be split.
     """
+    return _shape_targets(_load(data, plan), plan)
+
+
+def _load(data: Any, plan: Plan) -> Dataset | Streams:
+    from kerakit.data import is_table
+
     decl, head = plan.declaration, plan.head
     names = list(head.class_names) if head.class_names else None
+    val_size = float(decl.validation_split)
     if isinstance(data, (Dataset, Streams)):
         return data
     if is_tf_dataset(data) or (isinstance(data, dict) and any(map(is_tf_dataset,
                                                                    data.values()))):
-        return streams_from(data, float(decl.validation_split), head.task, names)
-    if isinstance(data, str):
-        factory = plan.registry.get("datasets", data)
-        return factory.create(val_size=float(decl.validation_split))
+        return streams_from(data, val_size, head.task, names)
+    if isinstance(data, dict) and "table" in data:
+        from kerakit.engine.tables import table_dataset
+
+        unknown = sorted(set(data) - {"table", "target"})
+        if unknown or not data.get("target"):
+            raise DataError("Invalid table data. Expected {'table': PATH_OR_DATAFRAME, "
+                            f"'target': COLUMN}}. Received: keys {sorted(data)}")
+        return table_dataset(data["table"], data["target"], columns=decl.columns,
+                             val_size=val_size, class_names=names, task=head.task)
+    if is_table(data):
+        raise DataError("Invalid data: a DataFrame needs its target. Expected "
+                        "kk.fit(decl, frame, target='column'). Received: no target; columns "
+                        f"{', '.join(map(str, data.columns))}")
+    if isinstance(data, (str, Path)):
+        return _load_path(data, plan, names, val_size)
     if isinstance(data, tuple) and len(data) == 2:
-        return split(*data, val_size=float(decl.validation_split), test_size=0.2, seed=0,
+        y = np.asarray(data[1])
+        if names is None and head.classes and y.dtype.kind in "iu":
+            names = [str(i) for i in range(head.classes)]  # so a stray label is named as such
+        return split(data[0], y, val_size=val_size, test_size=0.2, seed=0,
                      task=head.task, class_names=names)
     if isinstance(data, dict) and {"train", "val"} <= set(data):
         empty = (np.asarray(data["train"][0])[:0], np.asarray(data["train"][1])[:0])
@@ -56,9 +95,178 @@ def load_data(data: Any, plan: Plan) -> Dataset | Streams:
         return Dataset("data", *parts[0], *parts[1], *parts[2], task=head.task,
                        class_names=names)
     raise DataError(
-        "Invalid data. Expected a registered dataset name (e.g. 'digits'), a kerakit.Dataset, "
-        f"an (x, y) tuple, or a dict of (x, y) splits. Received: {type(data).__name__}"
+        "Invalid data. Expected a registered dataset name (e.g. 'digits'), a table file or "
+        "DataFrame with a target, a .npz file, an image folder, a kerakit.Dataset, an (x, y) "
+        f"tuple, or a dict of (x, y) splits. Received: {type(data).__name__}"
     )
+
+
+def _load_path(data: str | Path, plan: Plan, names: list[str] | None,
+               val_size: float) -> Dataset | Streams:
+    from kerakit.engine.tables import is_table_path
+
+    path = Path(data)
+    if is_table_path(path):
+        raise DataError(f"Invalid data {str(path)!r}: a table needs its target. Expected "
+                        "target='column' (--target COL). Received: no target")
+    if path.suffix.lower() == ".npz":
+        return load_npz(path, plan, names, val_size)
+    if path.is_dir():
+        from kerakit.engine.images import image_folder
+
+        decl = plan.declaration
+        return image_folder(path, image_size=image_size_of(decl),
+                            batch_size=int(decl.batch_size), val_size=val_size,
+                            seed=int(decl.seed or 0))
+    if isinstance(data, str) and ("/" in data or path.suffix):
+        raise DataError(f"Invalid data path {str(path)!r}. Expected an existing .csv, .tsv, "
+                        ".parquet or .npz file, or a folder of images. Received: "
+                        f"{'a file of another kind' if path.exists() else 'no such file'}")
+    return plan.registry.get("datasets", str(data)).create(val_size=val_size)
+
+
+def image_size_of(decl: Any) -> tuple[int, int] | None:
+    """The image size a declaration works at: its input size, or its first ``resize``."""
+    shape = tuple(decl.inputs.shape)
+    if len(shape) == 3 and shape[0] and shape[1]:
+        return int(shape[0]), int(shape[1])
+    for ref in decl.preprocess:
+        params = getattr(ref, "params", {})
+        if getattr(ref, "name", "") == "resize" and "height" in params:
+            return int(params["height"]), int(params["width"])
+    return None
+
+
+def load_npz(path: Path, plan: Plan, names: list[str] | None, val_size: float) -> Dataset:
+    """A ``.npz`` with ``x`` and ``y``, or ``x_train``, ``y_train``, ``x_val``, ... splits.
+
+    Raises:
+        DataError: for an empty or unreadable file, or other array names.
+    """
+    head = plan.head
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"Cannot read {str(path)!r} as a .npz file: {exc or 'empty file'}"
+                        ) from exc
+    if {"x", "y"} <= set(arrays):
+        return split(arrays["x"], arrays["y"], name=str(path), val_size=val_size,
+                     test_size=0.2, seed=0, task=head.task, class_names=names)
+    if {"x_train", "y_train", "x_val", "y_val"} <= set(arrays):
+        empty = (arrays["x_train"][:0], arrays["y_train"][:0])
+        test = (arrays["x_test"], arrays["y_test"]) if "x_test" in arrays else empty
+        return Dataset(str(path), arrays["x_train"], arrays["y_train"], arrays["x_val"],
+                       arrays["y_val"], *test, task=head.task, class_names=names)
+    raise DataError(f"Invalid .npz file {str(path)!r}. Expected arrays `x` and `y`, or "
+                    "`x_train`, `y_train`, `x_val`, `y_val` (and `x_test`, `y_test`). "
+                    f"Received: {sorted(arrays) or 'no arrays'}")
+
+
+def with_target(data: Any, target: str | Sequence[str] | None) -> Any:
+    """``data`` with its target column(s), in the form :func:`load_data` reads.
+
+    Example:
+        >>> with_target("penguins.csv", "species")
+        {'table': 'penguins.csv', 'target': 'species'}
+
+    Raises:
+        DataError: for a target given with data that has no columns.
+    """
+    if target is None or (not isinstance(target, str) and not list(target)):
+        return data
+    from kerakit.data import is_table
+
+    if not (is_table(data) or isinstance(data, (str, Path))):
+        raise DataError("Invalid `target`. Expected it with a table file or a DataFrame. "
+                        f"Received: target={target!r} with data of type {type(data).__name__}")
+    return {"table": data, "target": target if isinstance(target, str) else list(target)}
+
+
+def prepare(data: Any, plan: Plan) -> tuple[Plan, Dataset | Streams]:
+    """Load and check ``data`` for ``plan``; for a table, the plan takes its columns.
+
+    A table's column kinds are inferred from the data (the declaration's
+    ``columns`` overriding them) and written into the declaration, so the run
+    records exactly what the model takes.
+
+    Returns:
+        ``(plan, data)``: the plan to train, and the data split.
+
+    Raises:
+        DataError: for data that does not fit the declaration.
+    """
+    from kerakit.engine.plan import plan as make_plan
+
+    dataset = load_data(data, plan)
+    if isinstance(dataset, Dataset) and dataset.columns \
+            and dict(plan.declaration.columns or {}) != dataset.columns:
+        plan = make_plan(plan, columns=dataset.columns)
+    check_data(plan, dataset)
+    return plan, dataset
+
+
+def _shape_targets(data: Dataset | Streams, plan: Plan) -> Dataset | Streams:
+    """Regression targets as ``(n, outputs)``, like the head's output."""
+    if not isinstance(data, Dataset) or plan.head.is_classifier:
+        return data
+    shaped = {}
+    for part in ("train", "val", "test"):
+        y = np.asarray(getattr(data, f"y_{part}"))
+        if y.ndim == 1:
+            shaped[f"y_{part}"] = y.reshape(-1, 1)
+    return dataclasses.replace(data, **shaped) if shaped else data
+
+
+def target_scale(plan: Plan, data: Dataset | Streams) -> tuple[np.ndarray, np.ndarray] | None:
+    """The training targets' mean and deviation, when the optimiser sees standardised targets.
+
+    ``None`` for classifiers, ``standardize_targets=False``, or pipelines
+    (their targets are not read ahead of training).
+    """
+    if plan.head.is_classifier or not plan.declaration.standardize_targets \
+            or not isinstance(data, Dataset) or plan.has_batch_augmentation:
+        return None
+    y = np.asarray(data.y_train, dtype="float64")
+    y = y.reshape(len(y), -1)
+    std = y.std(axis=0)
+    return y.mean(axis=0).astype("float32"), np.where(std > 0, std, 1.0).astype("float32")
+
+
+def in_original_units(plan: Plan, model: Any, data: Dataset | Streams) -> Any:
+    """The trained model with a last ``Rescaling`` layer back to the targets' units.
+
+    A model trained on standardised targets is wrapped (sharing its weights
+    and optimizer) so its predictions, evaluation, ``.keras`` file and exports
+    are in the original units; other models are returned as they are.
+    """
+    scale = target_scale(plan, data)
+    if scale is None:
+        return model
+    import keras
+
+    mean, std = scale
+    outputs = keras.layers.Rescaling(scale=std.tolist(), offset=mean.tolist(),
+                                     name="target_units")(model.outputs[0])
+    wrapped = keras.Model(model.inputs if not isinstance(model.input, dict) else model.input,
+                          outputs, name=model.name)
+    from kerakit.engine.builder import create
+
+    wrapped.compile(optimizer=model.optimizer, loss=create(plan, "losses", plan.loss, "loss"),
+                    metrics=[create(plan, "metrics", m, f"metrics[{i}]")
+                             for i, m in enumerate(plan.metrics)])
+    return wrapped
+
+
+def model_x(x: Any) -> Any:
+    """Features as the model takes them: a table's columns by name, arrays as they are."""
+    from kerakit.data import is_table
+
+    if is_table(x):
+        from kerakit.engine.tables import model_inputs
+
+        return model_inputs(x)
+    return x
 
 
 def check_data(plan: Plan, data: Dataset | Streams) -> None:
@@ -83,6 +291,8 @@ def check_data(plan: Plan, data: Dataset | Streams) -> None:
     allow_missing = plan.accepts_missing
     for part in ("train", "val", "test"):
         x, y = getattr(data, f"x_{part}"), getattr(data, f"y_{part}")
+        if is_table(x):  # typed and checked column by column when read
+            continue
         if part == "train" or len(x):
             check_arrays(np.asarray(x), np.asarray(y), f"{data.name} ({part})",
                          allow_missing=allow_missing)
@@ -94,6 +304,11 @@ def check_data(plan: Plan, data: Dataset | Streams) -> None:
             )
     if plan.head.is_classifier:
         classes = plan.head.classes
+        names = [str(n) for n in data.class_names or ()]
+        if len(set(names)) < len(names):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            raise DataError(f"Invalid class names of `{data.name}`. Expected distinct names. "
+                            f"Received: {', '.join(map(repr, repeated))} more than once")
         for part in ("train", "val", "test"):
             y = np.asarray(getattr(data, f"y_{part}"))
             if not len(y):
@@ -130,7 +345,8 @@ def fit_inputs(plan: Plan, data: Dataset | Streams, replicas: int = 1) -> dict[s
     Batch-level augmentations (MixUp, CutMix) need whole batches with their
     labels, so they run in a ``tf.data`` pipeline on the training split, with
     one-hot labels for classifiers; the validation labels are one-hot too, so
-    the metrics see one label format.
+    the metrics see one label format. A table's columns go in by name, and
+    regression targets are standardised (see :func:`target_scale`).
 
     JAX's data parallelism splits every batch evenly between devices, so with
     several replicas on JAX the last, partial batch of each epoch is dropped.
@@ -140,6 +356,13 @@ def fit_inputs(plan: Plan, data: Dataset | Streams, replicas: int = 1) -> dict[s
     if isinstance(data, Streams):  # batched already: the declared batch size does not apply
         return {"x": data.train, "validation_data": data.val, "shuffle": False}
     decl = plan.declaration
+    scale = target_scale(plan, data)
+    if scale is not None or is_table(data.x_train):
+        mean, std = scale if scale is not None else (0.0, 1.0)
+        data = dataclasses.replace(
+            data, x_train=model_x(data.x_train), x_val=model_x(data.x_val),
+            y_train=((data.y_train - mean) / std).astype("float32") if scale else data.y_train,
+            y_val=((data.y_val - mean) / std).astype("float32") if scale else data.y_val)
     mixers = plan.batch_augmentations()
     even = replicas > 1 and keras.backend.backend() == "jax"
     if even and not mixers:
