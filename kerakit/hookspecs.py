@@ -204,6 +204,29 @@ def kerakit_trackers(register: Register) -> None:
     """
 
 
+# -------------------------------------------------------------------------
+# Tuning engines: what runs a hyperparameter search (plugin API 1.1)
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def kerakit_tuner_engines(register: Register) -> None:
+    """Register tuner engines: what ``kerakit.tune(..., engine=NAME)`` runs.
+
+    Called once per process, the first time an engine is looked up (not when
+    the component registry loads). An engine is a
+    :class:`kerakit.TunerEngine` subclass, or a factory returning an instance;
+    it receives the checked search and writes the same outputs as the built-in
+    KerasTuner engine (``keras_tuner``, the default). Engines are not
+    components: they are not in ``KINDS`` and not in the conformance kit.
+    A plugin implementing this hook declares ``KERAKIT_PLUGIN_API = ["1.1"]``.
+
+    Args:
+        register: ``register(name, factory, **metadata)``; ``name`` is what
+            ``engine=`` and ``kerakit tune --engine`` take.
+    """
+
+
 #: The component kinds, in pipeline order; each has the hook ``kerakit_<kind>``.
 KINDS: tuple[str, ...] = (
     "datasets",

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kerakit.data import Dataset
-from kerakit.declaration.model import Model, resolve
+from kerakit.declaration.model import Model, Sampler, resolve
 from kerakit.engine.plan import Plan, plan
 from kerakit.errors import DataError, DeclarationError, KerakitError
 from kerakit.tuning.adapter import (
@@ -30,6 +31,7 @@ from kerakit.tuning.adapter import (
     tuner_class,
     write_json,
 )
+from kerakit.tuning.engines import DEFAULT_ENGINE, TunerEngine, get_engine
 from kerakit.tuning.search_space import FixedSampler, check_search_space
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
@@ -103,8 +105,10 @@ def tune(
     max_consecutive_failed_trials: int = 3,
     retrain_best: bool = False,
     workers: int | None = None,
+    engine: str | None = None,
+    **engine_options: Any,
 ) -> TuneResult:
-    """Search a declaration's hyperparameters with KerasTuner.
+    """Search a declaration's hyperparameters with KerasTuner, or a plugin's tuner engine.
 
     Args:
         decl: A declaration with placeholders (see :mod:`kerakit.hp`).
@@ -117,13 +121,18 @@ def tune(
         max_epochs: Cap on the epochs of one trial (Hyperband's ``max_epochs``);
             ``None`` leaves the declaration's epochs.
         directory: The tuning directory; defaults to ``tuning/<name>``.
-        overwrite: Start afresh instead of resuming a search in ``directory``.
+        overwrite: Start afresh instead of resuming a search in ``directory``;
+            only a kerakit tuning directory is deleted, anything else is refused.
         seed: Seed of the search and of every model; defaults to the declaration's.
         max_consecutive_failed_trials: Stop after this many failures in a row.
         retrain_best: Retrain the best declaration on train + validation and
             evaluate it on test, as a run directory ``best_run/``.
         workers: Run the search in this many worker processes on this machine
             (KerasTuner's distributed mode, with a chief serving the oracle).
+        engine: The tuner engine: ``"keras_tuner"`` (the default) or one a
+            plugin registers, such as ``"optuna"`` from ``kerakit-optuna``.
+        **engine_options: The engine's own options (``storage``, ``study``,
+            ``pruner`` for ``optuna``); the default engine takes none.
 
     Returns:
         A :class:`TuneResult`.
@@ -131,7 +140,11 @@ def tune(
     Raises:
         DeclarationError: for an empty search space, a continuous range in a
             grid search, or an objective that is not logged.
-        ValueError: for an unknown tuner or a count below 1.
+        ValueError: for an unknown tuner or engine, an option the engine does not
+            take, or a count below 1.
+        FileExistsError: if ``overwrite`` would delete something that is not a
+            kerakit tuning directory.
+        LockedError: if another search is writing to ``directory``.
 
     Example:
         >>> result = tune(decl, "digits", tuner="random", max_trials=5)  # doctest: +SKIP
@@ -143,16 +156,43 @@ def tune(
                                 or workers < 1):
         raise ValueError(f"Invalid workers. Expected None or an int >= 1. "
                          f"Received: workers={workers!r}")
+    runner = KerasTunerEngine() if engine in (None, DEFAULT_ENGINE) else get_engine(engine)
+    runner.check_request(options.tuner, workers, engine_options)
     search = prepare(decl, data, options, seed=seed)
     directory = Path(directory) if directory is not None else Path("tuning") / decl.name
-    if workers:
-        from kerakit.tuning.distributed import run_search_workers
+    from kerakit.engine.locks import hold_lock
+    from kerakit.tuning.distributed import check_tuning_dir
 
-        run_search_workers(search, directory, workers, overwrite=overwrite)
-    else:
-        with patched_keras_tuner():
-            search.make_tuner(directory, overwrite).search(verbose=0)
-    return collect(search, directory, retrain_best=retrain_best)
+    # its own workers share it, unlocked; so do the processes of an engine that shares it
+    lock = (contextlib.nullcontext() if runner.shares_directory
+            else hold_lock(directory, "tuning directory"))
+    with lock:
+        check_tuning_dir(directory, overwrite)
+        result = runner.search(search, directory, overwrite=overwrite, workers=workers,
+                               **engine_options)
+        if retrain_best:
+            result.best_run = retrain(result.best, search.dataset, directory / "best_run",
+                                      result.best_epochs or int(result.best.epochs))
+    return result
+
+
+class KerasTunerEngine(TunerEngine):
+    """The built-in engine: KerasTuner's tuners, here or with local workers."""
+
+    name = DEFAULT_ENGINE
+    tuners = TUNERS
+    supports_workers = True
+
+    def search(self, search: Search, directory: Path, *, overwrite: bool,
+               workers: int | None, **options: Any) -> TuneResult:
+        if workers:
+            from kerakit.tuning.distributed import run_search_workers
+
+            run_search_workers(search, directory, workers, overwrite=overwrite)
+        else:
+            with patched_keras_tuner():
+                search.make_tuner(directory, overwrite).search(verbose=0)
+        return collect(search, directory)
 
 
 @dataclass
@@ -164,6 +204,52 @@ class Search:
     dataset: Dataset
     options: SearchOptions
     objective: str
+    #: Told of each trial's start and end (``trial_started`` / ``trial_finished``).
+    listeners: list[Any] = field(default_factory=list)
+
+    def trial_plan(self, sampler: Sampler) -> Plan:
+        """One trial's plan: the declaration resolved with ``sampler``, on the search's registry."""
+        return plan(self.decl, sampler, registry=self.default.registry)
+
+    def trial_started(self, trial: str, values: dict[str, Any]) -> None:
+        """An engine calls this when a trial starts, with its hyperparameter values."""
+        for listener in self.listeners:
+            listener.trial_started(trial, values)
+
+    def trial_finished(self, row: dict[str, Any]) -> None:
+        """An engine calls this when a trial ends, with its ``trials.csv`` row."""
+        for listener in self.listeners:
+            listener.trial_finished(row)
+
+    def finish(self, directory: Path, trials: list[dict[str, Any]], values: dict[str, Any],
+               score: float | None, epochs: int | None, model: Any = None) -> TuneResult:
+        """Write the outputs every engine writes and return the result.
+
+        Each file is replaced in one step, so processes that finish the same
+        search together leave whole files.
+
+        Args:
+            trials: ``trials.csv`` rows: trial, status, score, seconds, worker,
+                reason, then the hyperparameters.
+            values: The best trial's hyperparameter values.
+            score: The best trial's objective value.
+            epochs: Epochs at which the best trial peaked.
+            model: The best trained model, when the engine keeps it.
+        """
+        from kerakit.engine.report import plot_tuning, write_trials_csv
+
+        best = resolve(self.decl, FixedSampler(values))
+        tag = f"tmp-{os.getpid()}"
+        write_json(directory / "best_hyperparameters.json", values)
+        (directory / f"best_declaration.{tag}.json").write_text(best.to_json())
+        os.replace(directory / f"best_declaration.{tag}.json",
+                   directory / "best_declaration.json")
+        write_trials_csv(trials, directory / f"trials.{tag}.csv")
+        os.replace(directory / f"trials.{tag}.csv", directory / "trials.csv")
+        plot_tuning(trials, directory / f"tuning.{tag}.png", self.objective,
+                    direction(self.objective))
+        os.replace(directory / f"tuning.{tag}.png", directory / "tuning.png")
+        return TuneResult(values, best, trials, model, directory, score, self.objective, epochs)
 
     def make_tuner(self, directory: Path, overwrite: bool) -> Any:
         """The KerasTuner tuner (resuming from ``directory`` unless ``overwrite``)."""
@@ -179,9 +265,11 @@ class Search:
         cls = tuner_class(o.tuner)
         if o.tuner == "hyperband":
             epochs = o.max_epochs or min(int(self.default.declaration.epochs), 30)
-            return cls(hypermodel, max_epochs=epochs, factor=3, **common)
-        instance = cls(hypermodel, max_trials=o.max_trials, **common)
-        instance.total = o.max_trials
+            instance = cls(hypermodel, max_epochs=epochs, factor=3, **common)
+        else:
+            instance = cls(hypermodel, max_trials=o.max_trials, **common)
+            instance.total = o.max_trials
+        instance.events = self
         return instance
 
 
@@ -238,8 +326,6 @@ def collect(search: Search, directory: Path, *, retrain_best: bool = False) -> T
     Raises:
         KerakitError: if every trial failed.
     """
-    from kerakit.engine.report import plot_tuning, write_trials_csv
-
     with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner announces the reload
         loaded = search.make_tuner(directory, overwrite=False)
     trials = trial_rows(loaded, directory)
@@ -250,22 +336,16 @@ def collect(search: Search, directory: Path, *, retrain_best: bool = False) -> T
     best_trial = loaded.oracle.get_best_trials(1)[0]
     values = {k: v for k, v in best_trial.hyperparameters.values.items()
               if not k.startswith("tuner/")}
-    best = resolve(search.decl, FixedSampler(values))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # optimizer slots are not restored; not needed here
             best_model = loaded.get_best_models(1)[0]
     except Exception:  # the weights may be missing after an interrupted search
         best_model = None
-    write_json(directory / "best_hyperparameters.json", values)
-    (directory / "best_declaration.json").write_text(best.to_json())
-    write_trials_csv(trials, directory / "trials.csv")
-    plot_tuning(trials, directory / "tuning.png", search.objective, direction(search.objective))
     epochs = int(best_trial.best_step) + 1
-    result = TuneResult(values, best, trials, best_model, directory, best_trial.score,
-                        search.objective, epochs)
+    result = search.finish(directory, trials, values, best_trial.score, epochs, best_model)
     if retrain_best:
-        result.best_run = retrain(best, search.dataset, directory / "best_run", epochs)
+        result.best_run = retrain(result.best, search.dataset, directory / "best_run", epochs)
     return result
 
 
