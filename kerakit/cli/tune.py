@@ -35,6 +35,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="run trials for a chief elsewhere (needs --oracle)")
     p.add_argument("--oracle", metavar="HOST:PORT",
                    help="the chief's address (or set KERASTUNER_ORACLE_IP / _PORT)")
+    p.add_argument("--allow-remote-oracle", action="store_true",
+                   help="let --chief serve on a non-loopback address: its gRPC has no "
+                   "authentication, so only on a private network")
+    p.add_argument("--engine", default="keras_tuner",
+                   help="tuner engine: keras_tuner (default) or a plugin's, such as optuna")
+    p.add_argument("--storage", help="optuna: SQLAlchemy URL or journal:PATH (default: "
+                   "sqlite:///<out>/optuna.db); every process given it joins the study")
+    p.add_argument("--study", help="optuna: the study's name (default: the declaration's)")
+    p.add_argument("--pruner", choices=("median", "hyperband", "none"),
+                   help="optuna: stop unpromising trials from per-epoch reports "
+                   "(default median)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON document")
     p.set_defaults(handler=run_tune)
 
@@ -52,14 +63,21 @@ def run_tune(args: argparse.Namespace) -> int:
                "max_epochs": args.max_epochs, "directory": args.out, "seed": args.seed}
     # --json keeps stdout for the one JSON document; progress goes to stderr.
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    engine_options = {k: getattr(args, k) for k in ("storage", "study", "pruner")
+                      if getattr(args, k) is not None}
     if args.chief or args.worker:
+        if args.engine != "keras_tuner" or engine_options:
+            raise ValueError("Invalid arguments. Expected --chief / --worker with the "
+                             "keras_tuner engine only; other engines scale out by running the "
+                             f"same command again. Received: --engine {args.engine}")
         with quiet:
             join_search(decl, data, role="chief" if args.chief else "worker",
-                        oracle=args.oracle, **options)
+                        oracle=args.oracle, allow_remote_oracle=args.allow_remote_oracle,
+                        **options)
         return 0
     with quiet:
         result = tune(decl, data, overwrite=args.overwrite, retrain_best=args.retrain_best,
-                      workers=args.workers, **options)
+                      workers=args.workers, engine=args.engine, **engine_options, **options)
     document = {
         "directory": str(result.directory),
         "objective": result.objective,
@@ -67,7 +85,8 @@ def run_tune(args: argparse.Namespace) -> int:
         "best_hyperparameters": result.best_hyperparameters,
         "trials": len(result.trials),
         "completed": sum(1 for t in result.trials if t["status"] == "COMPLETED"),
-        "failed": sum(1 for t in result.trials if t["status"] != "COMPLETED"),
+        "pruned": sum(1 for t in result.trials if t["status"] == "PRUNED"),
+        "failed": sum(1 for t in result.trials if t["status"] not in ("COMPLETED", "PRUNED")),
     }
     if result.best_run is not None:
         document["best_run"] = {"dir": str(result.best_run.dir),
@@ -76,7 +95,8 @@ def run_tune(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2, default=str))
         return 0
     print(f"\nbest {result.objective}: {result.best_score:.4f} "
-          f"({document['completed']} completed, {document['failed']} failed)")
+          f"({document['completed']} completed, {document['pruned']} pruned, "
+          f"{document['failed']} failed)")
     for name, value in result.best_hyperparameters.items():
         print(f"  {name} = {value}")
     print(f"outputs: {result.directory} (best_declaration.json, trials.csv, tuning.png)")

@@ -301,7 +301,7 @@ def prepare(decl: Model, data: Any, options: SearchOptions, *, seed: int | None 
 
 def join_search(decl: Model, data: Any, *, role: str, oracle: str | None = None,
                 directory: str | Path | None = None, seed: int | None = None,
-                **options: Any) -> None:
+                allow_remote_oracle: bool = False, **options: Any) -> None:
     """Take part in a search run across machines: serve the oracle, or run trials.
 
     The chief (``role="chief"``) serves KerasTuner's oracle over gRPC at
@@ -309,15 +309,51 @@ def join_search(decl: Model, data: Any, *, role: str, oracle: str | None = None,
     workers (``role="worker"``) ask it for trials. Results are read from the
     chief's directory with :func:`collect` once the search is done.
 
+    KerasTuner's gRPC has no authentication, so the chief serves only on a
+    loopback address unless ``allow_remote_oracle=True``; then bind it to a
+    private network only.
+
     Raises:
-        ValueError: for an unknown role or no oracle address.
+        ValueError: for an unknown role, no oracle address, or a chief on a
+            non-loopback address without ``allow_remote_oracle``.
     """
     from kerakit.tuning.distributed import join_env
+
+    if role == "chief" and not allow_remote_oracle:
+        check_loopback(oracle)
 
     search = prepare(decl, data, SearchOptions(**options), seed=seed)
     directory = Path(directory) if directory is not None else Path("tuning") / decl.name
     with join_env(role, oracle), patched_keras_tuner():
         search.make_tuner(directory, overwrite=False).search(verbose=0)
+
+
+def check_loopback(oracle: str | None) -> None:
+    """Refuse a chief address other than loopback (``oracle`` or ``KERASTUNER_ORACLE_IP``).
+
+    Raises:
+        ValueError: naming the address and the flag that allows it.
+    """
+    import ipaddress
+    import socket
+
+    host = oracle.rpartition(":")[0] if oracle else os.environ.get("KERASTUNER_ORACLE_IP", "")
+    host = host.strip("[]")
+    if not host:
+        return  # no address at all: join_env says so
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a host name: what it resolves to
+        try:
+            address = ipaddress.ip_address(socket.gethostbyname(host)) if host else None
+        except OSError:
+            address = None
+    if address is None or not address.is_loopback:
+        raise ValueError(
+            "Invalid oracle address for the chief. Expected a loopback address (127.0.0.1, "
+            "localhost): KerasTuner's chief serves gRPC with no authentication. On a private "
+            "network only, pass allow_remote_oracle=True (--allow-remote-oracle). "
+            f"Received: oracle={oracle or host!r}")
 
 
 def collect(search: Search, directory: Path, *, retrain_best: bool = False) -> TuneResult:
