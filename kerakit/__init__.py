@@ -58,6 +58,8 @@ _LAZY = {
     "TrackerWarning": "kerakit.errors",
     "tune": "kerakit.tuning.search",
     "TuneResult": "kerakit.tuning.search",
+    "TunerEngine": "kerakit.tuning.engines",
+    "tuner_engines": "kerakit.tuning.engines",
     "UnsafeModelError": "kerakit.errors",
     "use": "kerakit.declaration.model",
     "Use": "kerakit.declaration.model",
@@ -91,6 +93,7 @@ __all__ = [
     "Sampler",
     "TrackerWarning",
     "TuneResult",
+    "TunerEngine",
     "UnsafeModelError",
     "Use",
     "__version__",
@@ -110,6 +113,7 @@ __all__ = [
     "register_component",
     "split",
     "tune",
+    "tuner_engines",
     "use",
 ]
 

@@ -34,7 +34,9 @@ import numpy as np
 import tensorflow as tf
 path, sample, out = sys.argv[1:4]
 loaded = tf.saved_model.load(path)
-x = tf.constant(np.load(sample))
+raw = np.load(sample)
+# a table's sample is an .npz of named columns; arrays are one .npy
+x = {k: tf.constant(raw[k]) for k in raw.files} if sample.endswith(".npz") else tf.constant(raw)
 first = {k: v.numpy() for k, v in loaded.serve(x).items()}
 second = {k: v.numpy() for k, v in loaded.serve(x).items()}
 default = loaded.signatures["serving_default"]
@@ -195,6 +197,10 @@ def _is_export(target: Path, format: str) -> bool:
 
 def _sample(model: Any, info: dict[str, Any]) -> np.ndarray:
     """Up to 32 raw test inputs of the run's dataset, or seeded random inputs."""
+    if isinstance(model.input, dict):  # named table columns
+        from kerakit.engine.tables import sample_rows
+
+        return sample_rows(model)
     shape = tuple(d or 8 for d in model.inputs[0].shape[1:])
     dtype = model.inputs[0].dtype
     name = info.get("manifest", {}).get("dataset")
@@ -214,15 +220,15 @@ def _manifest(model: Any, info: dict[str, Any]) -> dict[str, Any]:
     from kerakit.engine.saving import versions
 
     run_manifest = info.get("manifest") or {}
-    input_tensor = model.inputs[0]
     return {
         **versions(),
         "format": None,
         "plugins": run_manifest.get("plugins", []),
         "components": run_manifest.get("components", []),
         "declaration": info.get("declaration"),
-        "inputs": [{"name": "inputs", "shape": [None, *input_tensor.shape[1:]],
-                    "dtype": str(input_tensor.dtype)}],
+        "inputs": [{"name": name, "shape": [None, *tensor.shape[1:]], "dtype": str(tensor.dtype)}
+                   for name, tensor in _named_inputs(model)],
+        "columns": (info.get("declaration") or {}).get("columns"),
         "outputs": [{"name": "outputs", "shape": [None, *model.outputs[0].shape[1:]],
                      "dtype": str(model.outputs[0].dtype)}],
         "task": run_manifest.get("task"),
@@ -230,6 +236,13 @@ def _manifest(model: Any, info: dict[str, Any]) -> dict[str, Any]:
         "test_metrics": info.get("metrics") or {},
         "files": {},
     }
+
+
+def _named_inputs(model: Any) -> list[tuple[str, Any]]:
+    """``("inputs", tensor)`` for one input; each named column's input for a table."""
+    if isinstance(model.input, dict):
+        return sorted(model.input.items())
+    return [("inputs", model.inputs[0])]
 
 
 def _class_names(model: Any) -> list[str] | None:
@@ -254,8 +267,10 @@ def _export_saved_model(model: Any, target: Path, manifest: dict[str, Any],
 
     work = _workdir(target)
     try:
-        spec = manifest["inputs"][0]
-        signature = [tf.TensorSpec([None, *spec["shape"][1:]], spec["dtype"], name="inputs")]
+        specs = {spec["name"]: tf.TensorSpec([None, *spec["shape"][1:]], spec["dtype"],
+                                             name=spec["name"]) for spec in manifest["inputs"]}
+        # a table's signature takes each column by name, as TF Serving's row format sends them
+        signature = [specs if isinstance(model.input, dict) else specs["inputs"]]
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint("serve", lambda x: {"outputs": model(x, training=False)},
@@ -275,7 +290,7 @@ def _export_saved_model(model: Any, target: Path, manifest: dict[str, Any],
 
             archive.add_endpoint("classify", classify, input_signature=signature)
         archive.write_out(str(work), verbose=False)
-        expected = np.asarray(model.predict(sample, verbose=0))
+        expected = np.asarray(model.predict(_model_input(sample), verbose=0))
         diff = _verify_saved_model(work, sample, expected, target)
         manifest = {**manifest, "format": "saved_model", "verified_max_abs_diff": diff}
         _write_manifest(work, manifest)
@@ -295,10 +310,14 @@ def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray,
     """
     tmp = _workdir(target)
     try:
-        np.save(tmp / "x.npy", sample)
+        sample_file = tmp / ("x.npz" if isinstance(sample, dict) else "x.npy")
+        if isinstance(sample, dict):
+            np.savez(sample_file, **sample)
+        else:
+            np.save(sample_file, sample)
         out = tmp / "y.npz"
         result = subprocess.run(
-            [sys.executable, "-c", VERIFY_SCRIPT, str(path), str(tmp / "x.npy"), str(out)],
+            [sys.executable, "-c", VERIFY_SCRIPT, str(path), str(sample_file), str(out)],
             capture_output=True, text=True, env=_plain_env(),
         )
         if result.returncode != 0:
@@ -325,6 +344,15 @@ def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray,
     return diff
 
 
+def _model_input(sample: Any) -> Any:
+    """A sample as ``model.predict`` takes it: a table's string columns as tensors."""
+    if isinstance(sample, dict):
+        from kerakit.engine.tables import as_tensors
+
+        return as_tensors(sample)
+    return sample
+
+
 def _export_keras(model: Any, target: Path, manifest: dict[str, Any],
                   sample: np.ndarray) -> Export:
     from kerakit.engine.saving import save_model
@@ -339,8 +367,8 @@ def _export_keras(model: Any, target: Path, manifest: dict[str, Any],
         import keras
 
         reloaded = keras.saving.load_model(file, safe_mode=True)
-        diff = float(np.abs(reloaded.predict(sample, verbose=0) - model.predict(sample,
-                                                                                verbose=0)).max())
+        x = _model_input(sample)
+        diff = float(np.abs(reloaded.predict(x, verbose=0) - model.predict(x, verbose=0)).max())
         if diff > TOLERANCE:
             raise ExportError(f"Export verification failed: the reloaded model differs by "
                               f"{diff:.3g}. Expected at most {TOLERANCE}.")

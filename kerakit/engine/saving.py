@@ -110,9 +110,13 @@ def load(path: str | Path, *, compile: bool = True) -> Any:
             f"No model at {str(path)!r}. Expected a run directory holding model.keras, or a "
             ".keras file."
         )
+    check_keras_version()
+    check_model_file(model_path)
     manifest = read_manifest(path) or {}
     require_plugins(manifest.get("components", []))
     import keras
+
+    from kerakit.engine import tables  # noqa: F401  (registers the table layers, FillMissing)
 
     try:
         return keras.saving.load_model(model_path, compile=compile, safe_mode=True)

@@ -476,3 +476,35 @@ def _run(layers: list[Any], values: np.ndarray) -> np.ndarray:
             x = layer(x)
         out.append(np.asarray(keras.ops.convert_to_numpy(x), dtype="float32"))
     return np.concatenate(out, axis=0)
+
+
+def as_tensors(columns: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Named column arrays for ``model.predict``: string columns as TensorFlow tensors."""
+    out: dict[str, Any] = {}
+    for key, values in columns.items():
+        values = np.asarray(values)
+        if values.dtype.kind in "OUS":
+            import tensorflow as tf
+
+            values = tf.constant(values.astype(str))
+        out[key] = values
+    return out
+
+
+def sample_rows(model: Any, rows: int = 16) -> dict[str, np.ndarray]:
+    """Seeded made-up rows for a table model's named inputs, to verify an export.
+
+    Unknown strings and integers are fine: they fall into the lookups'
+    out-of-vocabulary bucket.
+    """
+    rng = np.random.default_rng(0)
+    out: dict[str, np.ndarray] = {}
+    for key, tensor in model.input.items():
+        dtype = str(tensor.dtype)
+        if dtype == "string":
+            out[key] = np.asarray([f"value_{i % 3}" for i in range(rows)])
+        elif dtype.startswith("int"):
+            out[key] = rng.integers(0, 4, size=rows).astype(dtype)
+        else:
+            out[key] = rng.normal(size=rows).astype(dtype)
+    return out
