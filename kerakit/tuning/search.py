@@ -15,6 +15,7 @@ import contextlib
 import io
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,7 @@ def tune(
     retrain_best: bool = False,
     workers: int | None = None,
     engine: str | None = None,
+    track: Sequence[str] = (),
     **engine_options: Any,
 ) -> TuneResult:
     """Search a declaration's hyperparameters with KerasTuner, or a plugin's tuner engine.
@@ -131,6 +133,10 @@ def tune(
             (KerasTuner's distributed mode, with a chief serving the oracle).
         engine: The tuner engine: ``"keras_tuner"`` (the default) or one a
             plugin registers, such as ``"optuna"`` from ``kerakit-optuna``.
+        track: Experiment trackers (``"mlflow"``, ``"tensorboard"``), besides the
+            declaration's and ``KERAKIT_TRACK``'s: one parent run for the search,
+            one child run per trial. A ``tensorboard`` callback turns on
+            ``tensorboard``. A failing tracker only warns.
         **engine_options: The engine's own options (``storage``, ``study``,
             ``pruner`` for ``optuna``); the default engine takes none.
 
@@ -168,12 +174,30 @@ def tune(
             else hold_lock(directory, "tuning directory"))
     with lock:
         check_tuning_dir(directory, overwrite)
-        result = runner.search(search, directory, overwrite=overwrite, workers=workers,
-                               **engine_options)
+        tracking = _search_tracking(search, track)
+        with tracking.search_run(decl.name, directory) as outcome:
+            result = runner.search(search, directory, overwrite=overwrite, workers=workers,
+                                   **engine_options)
+            if result.best_score is not None:
+                outcome.metrics = {search.objective: float(result.best_score)}
         if retrain_best:
             result.best_run = retrain(result.best, search.dataset, directory / "best_run",
                                       result.best_epochs or int(result.best.epochs))
     return result
+
+
+def _search_tracking(search: Search, track: Sequence[str]) -> Any:
+    """The search's trackers, listening to its trials."""
+    from kerakit.engine.tracking import SearchTracking, Tracking, tracker_names, versions_of
+
+    names = tracker_names(track, search.decl)
+    if "tensorboard" not in names and any(
+            getattr(c, "short_name", None) == "tensorboard" for c in search.decl.callbacks):
+        names.append("tensorboard")  # the callback's logs get the HParams dashboard too
+    tracking = SearchTracking(Tracking.open(names, search.default.registry), search.decl,
+                              search.dataset, versions_of(search.default), search.objective)
+    search.listeners.append(tracking)
+    return tracking
 
 
 class KerasTunerEngine(TunerEngine):
