@@ -16,7 +16,6 @@ its SavedModel take raw rows.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,10 +25,10 @@ import keras
 import numpy as np
 
 from kerakit.data import Dataset, split
+from kerakit.engine.rows import input_name, is_table_path, read_table
 from kerakit.errors import DataError
 
 KINDS = ("numeric", "categorical", "ignore")
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 CATEGORY_MAX_INTEGERS = 10  # integer columns with at most this many values are categories
 CLASSES_MAX_INTEGERS = 20  # integer targets with at most this many values are classes
 ONE_HOT_MAX = 64  # above this many categories, an embedding instead of one-hot
@@ -40,6 +39,7 @@ __all__ = [
     "FillMissing",
     "front_end",
     "infer_columns",
+    "is_table_path",
     "model_inputs",
     "read_table",
     "table_dataset",
@@ -74,56 +74,6 @@ class FillMissing(keras.layers.Layer):
 
 
 # -- reading --------------------------------------------------------------------
-
-
-def is_table_path(data: Any) -> bool:
-    """Whether ``data`` is a path to a table file kerakit reads."""
-    return isinstance(data, (str, Path)) and Path(data).suffix.lower() in TABLE_SUFFIXES
-
-
-def read_table(path: str | Path) -> Any:
-    """Read a ``.csv``, ``.tsv`` or ``.parquet`` file into a DataFrame.
-
-    Example:
-        >>> frame = read_table("penguins.csv")  # doctest: +SKIP
-
-    Args:
-        path: The file.
-
-    Returns:
-        A pandas DataFrame.
-
-    Raises:
-        DataError: for a missing, empty or unreadable file, or duplicate column names.
-    """
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Invalid data path {str(path)!r}. Expected an existing .csv, .tsv or "
-                        ".parquet file. Received: no such file")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-            names = [str(c) for c in frame.columns]
-        else:
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            header = pd.read_csv(path, sep=sep, header=None, nrows=1)
-            names = [str(c) for c in header.iloc[0].tolist()]
-            frame = pd.read_csv(path, sep=sep)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"Invalid data file {str(path)!r}. Expected a header row and at least "
-                        "one row of data. Received: an empty file") from exc
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"Cannot read {str(path)!r} as a table: {exc}") from exc
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise DataError(f"Invalid data file {str(path)!r}. Expected unique column names. "
-                        f"Received: duplicates {duplicates}")
-    if not len(frame):
-        raise DataError(f"Invalid data file {str(path)!r}. Expected at least one row of data. "
-                        f"Received: only the header ({', '.join(names)})")
-    return frame
 
 
 # -- understanding --------------------------------------------------------------
@@ -367,12 +317,6 @@ def table_dataset(
 
 
 # -- the model's front-end ------------------------------------------------------
-
-
-def input_name(column: str) -> str:
-    """A column's name as a model input and signature key (letters, digits, ``_.-``)."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", column)
-    return cleaned if cleaned[:1].isalpha() else f"c_{cleaned}"
 
 
 def model_inputs(frame: Any) -> dict[str, Any]:
