@@ -29,6 +29,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="dtype policy for the build (default: the declaration's)")
     p.add_argument("--export", metavar="DIR", help="export a verified SavedModel here after "
                    "training")
+    p.add_argument("--track", action="append", default=[], metavar="NAME",
+                   help="tell an experiment tracker about the run: mlflow, tensorboard, ... "
+                   "(repeatable; KERAKIT_TRACK=a,b adds more)")
     p.add_argument("--json", action="store_true",
                    help="print the metrics JSON on stdout (progress goes to stderr)")
     p.set_defaults(handler=run_train)
@@ -53,12 +56,15 @@ def run_train(args: argparse.Namespace) -> int:
     with progress:
         run = fit(decl, data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                   out=args.out, overwrite=args.overwrite, distribute=args.distribute,
+                  track=args.track,
                   verbose=1 if sys.stdout.isatty() and not args.json else 2)
     exported = None
     if args.export:
         from kerakit.engine.exporting import export
+        from kerakit.engine.tracking import log_export
 
         exported = export(run, args.export, force=args.overwrite)
+        log_export(run, exported.path)
     if args.json:
         document = json.loads((run.dir / "metrics.json").read_text()) | {"dir": str(run.dir)}
         if exported is not None:

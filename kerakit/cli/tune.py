@@ -46,6 +46,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pruner", choices=("median", "hyperband", "none"),
                    help="optuna: stop unpromising trials from per-epoch reports "
                    "(default median)")
+    p.add_argument("--track", action="append", default=[], metavar="NAME",
+                   help="tell an experiment tracker about the run: mlflow, tensorboard, ... "
+                   "(repeatable; KERAKIT_TRACK=a,b adds more)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON document")
     p.set_defaults(handler=run_tune)
 
@@ -77,7 +80,8 @@ def run_tune(args: argparse.Namespace) -> int:
         return 0
     with quiet:
         result = tune(decl, data, overwrite=args.overwrite, retrain_best=args.retrain_best,
-                      workers=args.workers, engine=args.engine, **engine_options, **options)
+                      workers=args.workers, engine=args.engine, track=args.track,
+                      **engine_options, **options)
     document = {
         "directory": str(result.directory),
         "objective": result.objective,
