@@ -34,6 +34,15 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _component_index_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The session's own component index, never the user's cache; child processes share it."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("KERAKIT_CACHE_DIR", str(tmp_path_factory.mktemp("kerakit_cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def installed_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch):
     """Make the fixture plugins visible to this process, and forget them afterwards."""
@@ -65,7 +74,7 @@ def _seed():
 def cli_env(plugin_site: Path | None = None, **extra: str) -> dict[str, str]:
     # A child sees plugins only from ``plugin_site``: not the one a fixture put on PYTHONPATH.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("KERAKIT_") and k != "PYTHONPATH"}
+           if (not k.startswith("KERAKIT_") or k == "KERAKIT_CACHE_DIR") and k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if plugin_site is not None:
         env["PYTHONPATH"] = str(plugin_site)

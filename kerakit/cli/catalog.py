@@ -1,16 +1,21 @@
-"""``kerakit plugins``, ``kerakit components`` and ``kerakit show``."""
+"""``kerakit plugins``, ``kerakit components`` and ``kerakit show``.
+
+Listing and ``show`` are answered from the component index: they import no
+plugin that was seen before. ``kerakit plugins --check`` imports every plugin now.
+"""
 
 from __future__ import annotations
 
 import argparse
 import difflib
-import inspect
 
 from kerakit.cli.output import print_json, print_table
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plugins", help="list plugins with their status and component counts")
+    p.add_argument("--check", action="store_true",
+                   help="import every plugin now, not at first use; exit 1 if any failed")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(handler=run_plugins)
 
@@ -28,12 +33,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_plugins(args: argparse.Namespace) -> int:
+    from kerakit.registry.discovery import import_all_plugins
     from kerakit.registry.lookup import list_plugins
 
+    failed = import_all_plugins() if args.check else []
+    status = 1 if failed else 0
     infos = list_plugins()
     if args.json:
         print_json([info.to_dict() for info in infos])
-        return 0
+        return status
     rows = [
         (
             i.name,
@@ -48,7 +56,7 @@ def run_plugins(args: argparse.Namespace) -> int:
     for info in infos:
         if info.error:
             print(f"\n{info.name}: {info.status}: {info.error}")
-    return 0
+    return status
 
 
 def run_components(args: argparse.Namespace) -> int:
@@ -82,7 +90,7 @@ def run_show(args: argparse.Namespace) -> int:
         print_json([
             {**c.to_dict(), "parameters": [p.to_dict() for p in c.parameters],
              "distribution": c.distribution, "version": c.version,
-             "doc": inspect.getdoc(c.obj) or ""}
+             "doc": c.doc}
             for c in shown
         ])
         return 0
@@ -95,5 +103,5 @@ def run_show(args: argparse.Namespace) -> int:
             print(f"  {p.name} {default}")
         if not c.parameters:
             print("  (none)")
-        print(f"\n{inspect.getdoc(c.obj) or ''}\n")
+        print(f"\n{c.doc}\n")
     return 0

@@ -29,7 +29,7 @@ from kerakit.declaration.values import (
     value_from_data,
     value_to_data,
 )
-from kerakit.errors import DeclarationError, KerakitError
+from kerakit.errors import DeclarationError, KerakitError, PluginError
 
 FORMAT_VERSION = 1
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -474,6 +474,8 @@ def check(decl: Model, get_component: Callable[[str, str], Any]) -> None:
             try:
                 component = get_component(kind, value.name)
                 component.check_parameters(value.params)
+            except PluginError:  # its plugin was quarantined at first use; the error says so
+                raise
             except (KerakitError, ValueError) as exc:
                 raise DeclarationError(f"{path} ({value.name}): {exc}") from exc
 

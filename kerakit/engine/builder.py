@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kerakit.declaration.values import Use
-from kerakit.errors import DeclarationError, KerakitError
+from kerakit.errors import DeclarationError, KerakitError, PluginError
 from kerakit.registry.table import Component, instantiate
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def create(plan: Plan, kind: str, ref: Any, path: str, name: str | None = None,
         if name is not None and "name" in valid and "name" not in params:
             params["name"] = name
         return component.create(**params)
-    except DeclarationError:
+    except (DeclarationError, PluginError):  # a plugin failing at first use names itself
         raise
     except (KerakitError, ValueError, TypeError) as exc:
         raise DeclarationError(f"{path} ({short(ref)}): {exc}") from exc

@@ -7,20 +7,31 @@ any way is quarantined: its components are dropped, every other plugin still
 loads, and one :class:`~kerakit.errors.PluginWarning` says what happened.
 Strict mode turns the first failure into a :class:`~kerakit.errors.PluginError`.
 
+A plugin is imported once, the first time it is seen; what it registers is then
+kept in the component index (:mod:`kerakit.registry.index`), and later
+processes list, look up and check its components from there. Its module is
+imported only when one of its components is created, built or reloaded. If it
+fails then, it is quarantined at that moment, with the same warning and status,
+and the use that needed it gets a :class:`~kerakit.errors.PluginError`.
+Strict mode imports every plugin at load, as does :func:`import_all_plugins`.
+
 Controls (arguments of :func:`load_plugins`, or environment variables):
 
 - ``KERAKIT_DISABLE_PLUGIN_AUTOLOAD=1`` / ``autoload=False``: built-ins only.
 - ``KERAKIT_PLUGINS=a,b`` / ``only=["a", "b"]``: only these third-party plugins.
 - ``KERAKIT_BLOCK_PLUGINS=a,b`` / ``block=["a", "b"]``: never these.
-- ``KERAKIT_STRICT=1`` / ``strict=True``: any failure is an error.
+- ``KERAKIT_STRICT=1`` / ``strict=True``: any failure is an error, and every
+  plugin is imported at load instead of at first use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.metadata as metadata
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,6 +42,7 @@ import pluggy
 from kerakit import hookspecs
 from kerakit.errors import DuplicateComponentError, PluginError, PluginWarning
 from kerakit.hookspecs import singular
+from kerakit.registry.index import ComponentIndex, entry_key, indexed_components
 from kerakit.registry.table import Component, Registry, make_component
 
 ENTRY_POINT_GROUP = "kerakit"
@@ -148,6 +160,26 @@ def current_registry() -> Registry:
     return _cache[1] if _cache is not None else load_plugins()
 
 
+def import_all_plugins() -> list[PluginInfo]:
+    """Import now every plugin that is known only from the component index.
+
+    This is ``kerakit plugins --check``: a plugin that fails on import is
+    quarantined now rather than at first use.
+
+    Returns:
+        Every plugin that failed, at load or now.
+
+    Example:
+        >>> [info.name for info in import_all_plugins() if info.name == "kerakit"]
+        []
+    """
+    registry = current_registry()
+    for source in list(registry.sources.values()):
+        with contextlib.suppress(PluginError):  # quarantined, warned about, reported below
+            source.activate()
+    return [info for info in registry.plugins.values() if info.status == "failed"]
+
+
 def add_local_component(component: Component) -> None:
     """Register a component defined in user code, in this process only."""
     registry = current_registry()
@@ -169,6 +201,7 @@ class _Loader:
         self.registry = Registry()
         self.registry.plugins = {}
         self.failures: list[PluginInfo] = []
+        self.index = ComponentIndex.open()
 
     def load(self) -> Registry:
         from kerakit._version import __version__
@@ -177,8 +210,13 @@ class _Loader:
             BUILTIN_PLUGIN, "kerakit", __version__, "loaded", module=BUILTIN_MODULE
         )
         self._load_one(builtin, lambda: importlib.import_module(BUILTIN_MODULE), builtin=True)
-        for ep in _entry_points():
-            self._consider(ep)
+        points = _entry_points()
+        by_dist: dict[str, list[str]] = {}
+        for ep in points:
+            by_dist.setdefault(_dist_location(ep), []).append(f"{ep.name} = {ep.value}")
+        for ep in points:
+            self._consider(ep, by_dist.get(_dist_location(ep), []))
+        self.index.save()
         for component in _local_components:
             self.registry.add(component)
         if self.failures:
@@ -191,7 +229,7 @@ class _Loader:
             )
         return self.registry
 
-    def _consider(self, ep: metadata.EntryPoint) -> None:
+    def _consider(self, ep: metadata.EntryPoint, dist_entry_points: list[str]) -> None:
         dist = getattr(ep, "dist", None)
         info = PluginInfo(
             ep.name,
@@ -218,38 +256,86 @@ class _Loader:
         ):
             info.status = "disabled"
         else:
-            self._load_one(info, ep.load)
+            self._load_or_index(info, ep, dist_entry_points)
+
+    def _load_or_index(
+        self, info: PluginInfo, ep: metadata.EntryPoint, dist_entry_points: list[str]
+    ) -> None:
+        dist = getattr(ep, "dist", None)
+        keyed = entry_key(ep.name, ep.value, dist, dist_entry_points) if dist else None
+        entry = self.index.lookup(keyed[0]) if keyed and not self.controls.strict else None
+        if entry is not None and entry.get("plugin") == info.name:
+            source = _LazyPlugin(self, info, ep)
+            try:
+                for component in indexed_components(entry, source):
+                    self.registry.add(component)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                self.registry.remove_plugin(info.name)  # a damaged entry: import instead
+            else:
+                self.registry.sources[info.name] = source
+                info.components = self.registry.counts(info.name)
+                return
+        staged = self._load_one(info, ep.load)
+        if staged is not None and keyed is not None:
+            self.index.record(keyed[0], keyed[1], info, staged)
 
     def _load_one(
         self, info: PluginInfo, import_module: Callable[[], Any], builtin: bool = False
-    ) -> None:
+    ) -> list[Component] | None:
         self.registry.plugins[info.name] = info
-        stage = "import"
         try:
-            try:
-                module = import_module()
-            except Exception as exc:
-                raise PluginError(f"cannot import `{info.module}`: {_describe(exc)}") from exc
-            stage = "check"
-            _check_api(module)
-            self.pm.register(module, name=info.name)
-            self.pm.check_pending()
-            stage = "hooks"
-            staged = self._call_hooks(info)
+            staged = self._import(info, import_module)
             for component in staged:
                 self.registry.add(component)
         except Exception as exc:
             if builtin:
                 raise
-            if stage != "import" and self.pm.get_plugin(info.name) is not None:
+            if self.pm.get_plugin(info.name) is not None:
                 self.pm.unregister(name=info.name)
             self.registry.remove_plugin(info.name)
-            info.status = "failed"
-            reason = str(exc) if isinstance(exc, PluginError) else _describe(exc)
-            info.error = f"plugin `{info.name}` ({info.distribution} {info.version}): {reason}"
+            self._mark_failed(info, exc)
             self._fail(info, exc)
-            return
+            return None
         info.components = self.registry.counts(info.name)
+        return staged
+
+    def activate(self, source: _LazyPlugin) -> None:
+        """Import an indexed plugin at first use; quarantine it now if that fails."""
+        info = source.info
+        try:
+            staged = self._import(info, source.entry_point.load)
+        except Exception as exc:
+            if self.pm.get_plugin(info.name) is not None:
+                self.pm.unregister(name=info.name)
+            self._mark_failed(info, exc)
+            self.registry.withdraw_plugin(info.name, info.error or "")
+            info.components = {}
+            source.failure = info.error
+            warnings.warn(
+                f"1 kerakit plugin(s) quarantined, the others loaded: {info.error}. "
+                "Run `kerakit plugins` for details.",
+                PluginWarning,
+                stacklevel=5,
+            )
+            raise PluginError(info.error) from exc
+        source.objects = {(c.kind, c.name): c.obj for c in staged}
+        source.imported = True
+        self.registry.sources.pop(info.name, None)
+
+    def _import(self, info: PluginInfo, import_module: Callable[[], Any]) -> list[Component]:
+        try:
+            module = import_module()
+        except Exception as exc:
+            raise PluginError(f"cannot import `{info.module}`: {_describe(exc)}") from exc
+        _check_api(module)
+        self.pm.register(module, name=info.name)
+        self.pm.check_pending()
+        return self._call_hooks(info)
+
+    def _mark_failed(self, info: PluginInfo, exc: BaseException) -> None:
+        info.status = "failed"
+        reason = str(exc) if isinstance(exc, PluginError) else _describe(exc)
+        info.error = f"plugin `{info.name}` ({info.distribution} {info.version}): {reason}"
 
     def _call_hooks(self, info: PluginInfo) -> list[Component]:
         staged: list[Component] = []
@@ -287,6 +373,48 @@ class _Loader:
         self.failures.append(info)
 
 
+class _LazyPlugin:
+    """A plugin known from the component index, imported the first time it is needed."""
+
+    def __init__(self, loader: _Loader, info: PluginInfo, entry_point: metadata.EntryPoint):
+        self.loader = loader
+        self.info = info
+        self.entry_point = entry_point
+        self.imported = False
+        self.failure: str | None = None
+        self.objects: dict[tuple[str, str], Any] = {}
+        self._lock = threading.RLock()
+
+    def activate(self) -> None:
+        """Import the plugin and run its hooks, once.
+
+        Raises:
+            PluginError: naming the plugin, its distribution and the original error.
+        """
+        with self._lock:
+            if self.imported:
+                return
+            if self.failure is not None:
+                raise PluginError(self.failure)
+            self.loader.activate(self)
+
+    def resolve(self, kind: str, name: str) -> Any:
+        qualified = f"{self.info.name}.{name}"
+        try:
+            self.activate()
+        except PluginError as exc:
+            raise PluginError(f"The {singular(kind)} `{qualified}` cannot be used: {exc}") from (
+                exc.__cause__ or exc)
+        try:
+            return self.objects[(kind, name)]
+        except KeyError:
+            raise PluginError(
+                f"plugin `{self.info.name}` ({self.info.distribution} {self.info.version}) no "
+                f"longer registers the {singular(kind)} `{qualified}` that its index lists. Run "
+                "`kerakit plugins --check`."
+            ) from None
+
+
 def _check_api(module: Any) -> None:
     """Quarantine a plugin that declares plugin-API versions this kerakit lacks.
 
@@ -314,6 +442,10 @@ def _check_api(module: Any) -> None:
 def _entry_points() -> tuple[metadata.EntryPoint, ...]:
     # Scanning every installed distribution is slow; do it once per process.
     return tuple(sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name))
+
+
+def _dist_location(ep: metadata.EntryPoint) -> str:
+    return str(getattr(getattr(ep, "dist", None), "_path", ""))
 
 
 def _describe(exc: BaseException) -> str:

@@ -4,6 +4,11 @@ A :class:`Registry` maps each kind to its components, keyed by qualified
 name ``<plugin>.<name>``. Short names resolve when exactly one plugin provides
 them. The registry is filled by :mod:`kerakit.registry.discovery`; users normally reach it
 through :func:`kerakit.components` and :func:`kerakit.get_component`.
+
+A component may be *indexed*: its names, parameters, summary and metadata come
+from the component index (:mod:`kerakit.registry.index`) and its plugin's
+module is imported only when :attr:`Component.obj` is first needed, such as by
+:meth:`Component.create`.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kerakit.errors import (
     AmbiguousComponentError,
@@ -22,6 +27,7 @@ from kerakit.errors import (
     DuplicateComponentError,
     InvalidParameterError,
     InvalidRegistrationError,
+    PluginError,
 )
 from kerakit.hookspecs import KINDS, singular
 
@@ -52,6 +58,25 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class Facts:
+    """What the index records about a component, so that its module need not be imported."""
+
+    parameters: tuple[Parameter, ...]
+    valid_parameter_names: tuple[str, ...]
+    accepts_any_parameter: bool
+    doc: str
+    class_name: str
+
+
+class PluginSource(Protocol):
+    """Where an indexed component's object comes from: its plugin, imported on demand."""
+
+    imported: bool
+
+    def resolve(self, kind: str, name: str) -> Callable[..., Any]: ...
+
+
+@dataclass(frozen=True)
 class Component:
     """A registered component and where it comes from.
 
@@ -59,21 +84,43 @@ class Component:
         kind: One of :data:`kerakit.hookspecs.KINDS`.
         name: The short name, e.g. ``"conv_block"``.
         plugin: The providing plugin's name, e.g. ``"kerakit"``.
-        obj: The class or factory.
         summary: One line, from the docstring unless given.
         distribution: The pip distribution that ships the plugin, if any.
         version: That distribution's version, if any.
         metadata: Free metadata given to ``register``.
+
+    The class or factory is :attr:`obj`. An indexed component has none until
+    it is needed; then its plugin is imported (see :mod:`kerakit.registry.index`).
     """
 
     kind: str
     name: str
     plugin: str
-    obj: Callable[..., Any]
+    _obj: Callable[..., Any] | None = None
     summary: str = ""
     distribution: str | None = None
     version: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    _facts: Facts | None = field(default=None, compare=False, repr=False)
+    _source: PluginSource | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def obj(self) -> Callable[..., Any]:
+        """The class or factory; importing the plugin first if only its index was read.
+
+        Raises:
+            PluginError: if the plugin fails when it is imported (it is then quarantined).
+        """
+        if self._obj is not None:
+            return self._obj
+        if self._source is None:
+            raise PluginError(f"The {singular(self.kind)} `{self.qualified_name}` has no object.")
+        return self._source.resolve(self.kind, self.name)
+
+    @property
+    def imported(self) -> bool:
+        """Whether the object is at hand (its plugin's module was imported)."""
+        return self._obj is not None or (self._source is not None and self._source.imported)
 
     @property
     def qualified_name(self) -> str:
@@ -85,23 +132,18 @@ class Component:
         return dict(self.metadata.get("defaults") or {})
 
     @property
+    def facts(self) -> Facts:
+        """Parameters, docstring and class name: from the index, or read from :attr:`obj`."""
+        return self._facts if self._facts is not None else facts_of(self)
+
+    @property
     def parameters(self) -> tuple[Parameter, ...]:
-        defaults = self.defaults
-        return tuple(
-            Parameter(p.name, defaults[p.name], p.annotation) if p.name in defaults else p
-            for p in _signature_parameters(self.obj)
-        )
+        return self.facts.parameters
 
     @property
     def accepts_any_parameter(self) -> bool:
         """Whether a factory function takes ``**kwargs`` (so names cannot be checked)."""
-        if inspect.isclass(self.obj):
-            return False
-        try:
-            sig = inspect.signature(self.obj)
-        except (TypeError, ValueError):
-            return True
-        return any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        return self.facts.accepts_any_parameter
 
     @property
     def valid_parameter_names(self) -> list[str]:
@@ -110,23 +152,38 @@ class Component:
         A class forwarding ``**kwargs`` to its base (as Keras layers do) accepts
         the base's named parameters too, such as ``name`` and ``dtype``.
         """
-        names = [p.name for p in self.parameters]
-        if inspect.isclass(self.obj):
-            for base in self.obj.__mro__[1:]:
-                if base is object or "__init__" not in vars(base):
-                    continue
-                for p in _signature_parameters(base.__init__):
-                    if p.name not in names:
-                        names.append(p.name)
-        return names
+        return list(self.facts.valid_parameter_names)
+
+    @property
+    def doc(self) -> str:
+        """The object's full docstring."""
+        return self.facts.doc
+
+    @property
+    def class_name(self) -> str:
+        """The object's ``__name__``, as a Keras config's ``class_name`` gives it."""
+        return self.facts.class_name
 
     def check_parameters(self, params: Mapping[str, Any]) -> None:
         """Raise :class:`InvalidParameterError` for a parameter the factory lacks.
 
+        Also refuses a string where the signature wants a number, such as
+        ``filters="big"`` (an error the factory would otherwise raise from deep inside).
+
         Raises:
             InvalidParameterError: naming the component, the bad parameter,
-                the closest valid one and all valid ones.
+                the closest valid one and all valid ones; or the parameter whose
+                value is a string where a number is expected.
         """
+        if any(isinstance(v, str) for v in params.values()):
+            by_name = {p.name: p for p in self.parameters}
+            for key, value in params.items():
+                expected = _number_expected(by_name.get(key))
+                if expected and isinstance(value, str):
+                    raise InvalidParameterError(
+                        f"Invalid value for parameter `{key}` of {singular(self.kind)} "
+                        f"`{self.qualified_name}`. Expected {expected}. Received: {key}={value!r}"
+                    )
         if self.accepts_any_parameter:
             return
         valid = self.valid_parameter_names
@@ -154,6 +211,56 @@ class Component:
             "plugin": self.plugin,
             "summary": self.summary,
         }
+
+
+def facts_of(component: Component) -> Facts:
+    """Read a component's :class:`Facts` from its object (which imports its plugin)."""
+    obj = component.obj
+    defaults = component.defaults
+    parameters = tuple(
+        Parameter(p.name, defaults[p.name], p.annotation) if p.name in defaults else p
+        for p in _signature_parameters(obj)
+    )
+    names = [p.name for p in parameters]
+    if inspect.isclass(obj):
+        for base in obj.__mro__[1:]:
+            if base is object or "__init__" not in vars(base):
+                continue
+            for p in _signature_parameters(base.__init__):
+                if p.name not in names:
+                    names.append(p.name)
+    return Facts(
+        parameters=parameters,
+        valid_parameter_names=tuple(names),
+        accepts_any_parameter=_accepts_any_parameter(obj),
+        doc=inspect.getdoc(obj) or "",
+        class_name=getattr(obj, "__name__", "") or "",
+    )
+
+
+def _accepts_any_parameter(obj: Any) -> bool:
+    if inspect.isclass(obj):
+        return False
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return True
+    return any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def _number_expected(parameter: Parameter | None) -> str | None:
+    """"an int", "a float" or "a number" when the signature wants only numbers (or None)."""
+    if parameter is None:
+        return None
+    if parameter.annotation:
+        kinds = {t.strip() for t in parameter.annotation.split("|")} - {"None"}
+    elif isinstance(parameter.default, (int, float)) and not isinstance(parameter.default, bool):
+        kinds = {type(parameter.default).__name__}
+    else:
+        return None
+    if not kinds or not kinds <= {"int", "float"}:
+        return None
+    return {"int": "an int", "float": "a float"}[kinds.pop()] if len(kinds) == 1 else "a number"
 
 
 def check_kind(kind: str) -> str:
@@ -213,6 +320,10 @@ class Registry:
         self._short: dict[str, dict[str, list[Component]]] = {kind: {} for kind in KINDS}
         # plugin name -> kerakit.registry.discovery.PluginInfo, filled by the loader
         self.plugins: dict[str, Any] = {}
+        # plugin name -> its source, for plugins known from the index and not yet imported
+        self.sources: dict[str, Any] = {}
+        # (kind, short or qualified name) -> why its plugin was quarantined after loading
+        self._withdrawn: dict[tuple[str, str], str] = {}
 
     def add(self, component: Component) -> None:
         """Add a component.
@@ -241,12 +352,33 @@ class Registry:
                 if not providers:
                     del self._short[kind][component.name]
 
+    def withdraw_plugin(self, plugin: str, reason: str) -> None:
+        """Forget ``plugin``'s components, and answer later lookups of them with ``reason``."""
+        for kind in KINDS:
+            for component in self._tables[kind].values():
+                if component.plugin == plugin:
+                    self._withdrawn[(kind, component.qualified_name)] = reason
+                    self._withdrawn.setdefault((kind, component.name), reason)
+        self.remove_plugin(plugin)
+        self.sources.pop(plugin, None)
+
+    def import_plugin(self, plugin: str) -> None:
+        """Import ``plugin`` now if it is known only from the index.
+
+        Raises:
+            PluginError: if it fails (it is then quarantined).
+        """
+        source = self.sources.get(plugin)
+        if source is not None:
+            source.activate()
+
     def get(self, kind: str, name: str) -> Component:
         """Look up a component by short or qualified name.
 
         Raises:
             ComponentNotFoundError: with the closest names and how to list all.
             AmbiguousComponentError: naming each provider's qualified name.
+            PluginError: if its plugin was quarantined when it was finally imported.
         """
         kind = check_kind(kind)
         plugin, short = check_name(name)
@@ -268,6 +400,9 @@ class Registry:
                     f"The {singular(kind)} name `{short}` is ambiguous: it is provided by "
                     f"{len(providers)} plugins: {plugins}. Use a qualified name instead: {names}."
                 )
+        withdrawn = self._withdrawn.get((kind, name))
+        if withdrawn is not None:
+            raise PluginError(f"The {singular(kind)} `{name}` is unavailable: {withdrawn}")
         raise ComponentNotFoundError(self._not_found_message(kind, name))
 
     def _not_found_message(self, kind: str, name: str) -> str:
@@ -364,7 +499,7 @@ def make_component(
         kind=kind,
         name=name,
         plugin=plugin,
-        obj=obj,
+        _obj=obj,
         summary=summary if summary is not None else summary_of(obj),
         distribution=distribution,
         version=version,
@@ -443,8 +578,9 @@ def _from_keras_config(registry: Registry, kind: str, config: Mapping[str, Any])
     class_name = config["class_name"]
     inner = dict(config.get("config") or {})
     for component in registry.list(kind):
-        obj = component.obj
-        if component.name == class_name or getattr(obj, "__name__", None) == class_name:
+        if class_name in (component.name, component.class_name):
+            # Only the matching component's plugin is imported.
+            obj = component.obj
             from_config = getattr(obj, "from_config", None)
             return from_config(inner) if from_config else component.create(**inner)
     raise ComponentNotFoundError(registry._not_found_message(kind, str(class_name)))

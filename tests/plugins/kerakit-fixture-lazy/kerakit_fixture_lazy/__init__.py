@@ -1,0 +1,1 @@
+"""Fixture plugins for the component index tests."""
