@@ -149,6 +149,7 @@ def require_plugins(components: list[Mapping[str, Any]]) -> None:
     registry = current_registry()
     for c in components:
         if (c["kind"], c["name"]) in registry:
+            registry.import_plugin(c["plugin"])  # Keras finds its classes only once imported
             continue
         dist = c.get("distribution")
         info = registry.plugins.get(c["plugin"])
