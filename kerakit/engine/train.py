@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ class Run:
         plan: The plan that was trained.
         resumed_at_epoch: 0-based epoch where training resumed from a crashed
             run's backup (the epochs before it were restored), else ``None``.
+        seconds: Wall time of training and evaluation.
         tracking: The run's trackers and its record with them, for
             :func:`kerakit.engine.tracking.log_export`.
     """
@@ -69,6 +71,7 @@ class Run:
     replicas: int = 1
     plan: Plan | None = field(default=None, repr=False)
     resumed_at_epoch: int | None = None
+    seconds: float | None = None
     tracking: Any = field(default=None, repr=False)
 
     def summary(self) -> str:
@@ -179,9 +182,11 @@ def fit(
         with tracking.running(tracked) as outcome:  # a crash ends the tracked run as failed
             partial = partial_dir(target)
             prepare_partial(partial, concrete)
+            started = time.time()
             run = _train(the_plan, dataset, partial, target, distribute=distribute,
                          verbose=verbose, callbacks=[*callbacks, *tracking.callback(tracked)],
                          backup_every=backup_every)
+            run.seconds = round(time.time() - started, 2)
             _write_run(run, partial, dataset)
             replace(partial, target)
             finish_training(outcome, run)
@@ -287,6 +292,8 @@ def _write_run(run: Run, directory: Path, data: Dataset | Streams) -> None:
     stopped = run.epochs_run - 1 if run.epochs_run < int(run.declaration.epochs) else None
     metrics = {"test": run.metrics, "best_epoch": run.best_epoch, "epochs_run": run.epochs_run,
                "stopped_epoch": stopped, "diverged_epoch": run.diverged_epoch, **run.report}
+    if run.seconds is not None:
+        metrics["seconds"] = run.seconds
     if run.resumed_at_epoch is not None:
         metrics["resumed_at_epoch"] = run.resumed_at_epoch
     (directory / "metrics.json").write_text(json.dumps(metrics, indent=2))
