@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from kerakit._version import __version__
-from kerakit.cli import catalog, deploy, scaffold, serve, train, tune
+from kerakit.cli import catalog, deploy, runs, scaffold, serve, train, tune
 
-COMMANDS = (train, tune, deploy, serve, catalog, scaffold)
+COMMANDS = (train, tune, runs, deploy, serve, catalog, scaffold)
 
 
 def build_parser() -> argparse.ArgumentParser:
