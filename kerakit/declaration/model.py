@@ -92,6 +92,13 @@ def _precision(name: str, value: Any) -> None:
                                f"{', '.join(PRECISIONS)}. Received: {name}={value!r}")
 
 
+def _names(name: str, value: Any) -> None:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, str) and v for v in value):
+        raise DeclarationError(f"Invalid `{name}`. Expected a list of names such as "
+                               f"['mlflow']. Received: {name}={value!r}")
+
+
 def _text(name: str, value: Any) -> None:
     if not isinstance(value, str) or not value:
         raise DeclarationError(f"Invalid `{name}`. Expected a non-empty string. "
@@ -174,6 +181,8 @@ class Model:
             with the training split's mean and deviation; predictions and
             metrics stay in the original units.
         name: The model's name.
+        track: Experiment trackers told about every run of this declaration,
+            by name (``["mlflow"]``); see :mod:`kerakit.engine.tracking`.
 
     Raises:
         DeclarationError: for malformed parts, naming the field.
@@ -200,6 +209,7 @@ class Model:
     columns: Mapping[str, str] | None = _setting(None, _columns, group=None)
     standardize_targets: bool = _setting(True, _flag)
     name: str = _setting("model", _text, group=None)
+    track: Sequence[str] = _setting((), _names, group=None)
 
     def __post_init__(self) -> None:
         if not isinstance(self.inputs, Input):
