@@ -1,0 +1,127 @@
+"""The MLflow tracker: each kerakit run an MLflow run, each tuning trial a nested run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from kerakit.base import RunOutcome, TrackedRun, Tracker
+
+#: kerakit's run statuses -> MLflow's.
+STATUS = {"finished": "FINISHED", "failed": "FAILED", "pruned": "KILLED"}
+#: MLflow refuses longer parameter values.
+MAX_PARAM = 6000
+_KEY = re.compile(r"[^\w\-. /]")
+
+
+class MlflowTracker(Tracker):
+    """Log kerakit runs to an MLflow tracking store.
+
+    Params are the hyperparameters with their dotted names (``blocks.0.filters``)
+    plus the data's name and fingerprint and the versions; metrics are logged
+    per epoch, with the test metrics as ``test_<name>`` at the end; the
+    ``.keras`` model, the run directory's records and the SavedModel (when
+    exported) are artifacts. A search is a parent run; each trial a nested run.
+
+    Args:
+        uri: The tracking URI; defaults to MLflow's (``MLFLOW_TRACKING_URI``, else
+            ``sqlite:///mlflow.db`` in the working directory).
+        experiment: The experiment name; defaults to ``MLFLOW_EXPERIMENT_NAME``,
+            else the declaration's name.
+    """
+
+    def __init__(self, uri: str | None = None, experiment: str | None = None) -> None:
+        import mlflow
+        from mlflow import MlflowClient
+
+        self.uri = uri or mlflow.get_tracking_uri()
+        self.client = MlflowClient(tracking_uri=self.uri)
+        self.experiment = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+        self.ids: dict[str, str] = {}  # kerakit run id -> MLflow run id
+
+    def start_run(self, run: TrackedRun) -> None:
+        tags = {"kerakit.kind": run.kind, "mlflow.source.name": "kerakit"}
+        if run.parent is not None and run.parent.id in self.ids:
+            tags["mlflow.parentRunId"] = self.ids[run.parent.id]
+        if run.run_dir is not None:
+            tags["kerakit.run_dir"] = str(run.run_dir)
+        created = self.client.create_run(self._experiment_id(run), run_name=run.name, tags=tags)
+        run_id = self.ids[run.id] = created.info.run_id
+        self._log_params(run_id, self.params_of(run))
+        if run.declaration:
+            self.client.log_dict(run_id, run.declaration, "declaration.json")
+
+    def log_epoch(self, run: TrackedRun, epoch: int, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.ids[run.id], metrics=[
+            Metric(_key(k), float(v), now, epoch) for k, v in metrics.items()])
+
+    def end_run(self, run: TrackedRun, outcome: RunOutcome) -> None:
+        from mlflow.entities import Metric
+
+        run_id = self.ids[run.id]
+        prefix = "test_" if run.kind == "train" else "best_"
+        now = int(time.time() * 1000)
+        if outcome.metrics:
+            self.client.log_batch(run_id, metrics=[
+                Metric(_key(prefix + k), float(v), now, 0) for k, v in outcome.metrics.items()])
+        if outcome.model is not None and Path(outcome.model).exists():
+            self.client.log_artifact(run_id, str(outcome.model), "model")
+        for path in outcome.files:
+            path = Path(path)
+            if path.exists() and path != outcome.model and path.suffix != ".keras":
+                folder = "run" if run.run_dir is None else str(
+                    Path("run", path.parent.relative_to(run.run_dir))) \
+                    if path.is_relative_to(run.run_dir) else "run"
+                self.client.log_artifact(run_id, str(path), folder)
+        if outcome.export is not None:
+            self.log_export(run, Path(outcome.export))
+        if outcome.error:
+            self.client.set_tag(run_id, "kerakit.error", outcome.error[:5000])
+        self.client.set_tag(run_id, "kerakit.status", outcome.status)
+        self.client.set_terminated(run_id, STATUS.get(outcome.status, "FAILED"))
+
+    def log_export(self, run: TrackedRun, path: Path) -> None:
+        self.client.log_artifacts(self.ids[run.id], str(path), "saved_model")
+
+    @staticmethod
+    def params_of(run: TrackedRun) -> dict[str, str]:
+        """The run's MLflow params: hyperparameters by dotted name, data and versions."""
+        params = {_key(k): _text(v) for k, v in run.hyperparameters.items()}
+        for key, value in run.data.items():
+            if value is not None:
+                params[f"data.{key}"] = _text(value)
+        for name, version in run.versions.items():
+            params[f"version.{_key(name)}"] = _text(version)
+        return params
+
+    def _log_params(self, run_id: str, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, v) for k, v in params.items()]
+        for start in range(0, len(items), 100):  # MLflow takes 100 params per batch
+            self.client.log_batch(run_id, params=items[start:start + 100])
+
+    def _experiment_id(self, run: TrackedRun) -> str:
+        root = run
+        while root.parent is not None:
+            root = root.parent
+        name = self.experiment or root.declaration.get("name") or "kerakit"
+        found = self.client.get_experiment_by_name(name)
+        return found.experiment_id if found is not None else self.client.create_experiment(name)
+
+
+def _key(name: Any) -> str:
+    """A metric or param key MLflow accepts: other characters become ``_``."""
+    return _KEY.sub("_", str(name))
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:MAX_PARAM]

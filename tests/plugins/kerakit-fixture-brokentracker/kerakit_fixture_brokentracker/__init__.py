@@ -1,0 +1,1 @@
+"""A fixture plugin whose tracker fails at every epoch."""
