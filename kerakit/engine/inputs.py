@@ -28,11 +28,11 @@ from kerakit.errors import DataError
 if TYPE_CHECKING:
     from kerakit.engine.plan import Plan
 
-__all__ = ["check_data", "fit_inputs", "in_original_units", "load_data", "model_x", "one_hot",
-           "prepare", "target_scale", "with_target"]
+__all__ = ["check_data", "fit_inputs", "in_original_units", "join_rows", "load_data",
+           "model_x", "one_hot", "prepare", "target_scale", "with_target"]
 
 
-def load_data(data: Any, plan: Plan) -> Dataset | Streams:
+def load_data(data: Any, plan: Plan, *, in_memory: bool = False) -> Dataset | Streams:
     """Turn ``data`` into train / validation / test splits.
 
     Args:
@@ -46,6 +46,8 @@ def load_data(data: Any, plan: Plan) -> Dataset | Streams:
             ``tf.data.Dataset`` of ``(x, y)``, or a dict of them (see
             :func:`kerakit.data.streams_from`).
         plan: The plan (its validation split, columns and head are used).
+        in_memory: Load an image folder into arrays instead of streaming it
+            (tuning re-batches the data for every trial).
 
     Splits always use the seed 0, whatever the declaration's seed, so runs
     with different seeds are compared on the same test set. Regression
@@ -54,10 +56,10 @@ def load_data(data: Any, plan: Plan) -> Dataset | Streams:
     Raises:
         DataError: for anything else, or data that cannot be split.
     """
-    return _shape_targets(_load(data, plan), plan)
+    return _shape_targets(_load(data, plan, in_memory), plan)
 
 
-def _load(data: Any, plan: Plan) -> Dataset | Streams:
+def _load(data: Any, plan: Plan, in_memory: bool) -> Dataset | Streams:
     from kerakit.data import is_table
 
     decl, head = plan.declaration, plan.head
@@ -82,7 +84,7 @@ def _load(data: Any, plan: Plan) -> Dataset | Streams:
                         "kk.fit(decl, frame, target='column'). Received: no target; columns "
                         f"{', '.join(map(str, data.columns))}")
     if isinstance(data, (str, Path)):
-        return _load_path(data, plan, names, val_size)
+        return _load_path(data, plan, names, val_size, in_memory)
     if isinstance(data, tuple) and len(data) == 2:
         y = np.asarray(data[1])
         if names is None and head.classes and y.dtype.kind in "iu":
@@ -102,7 +104,7 @@ def _load(data: Any, plan: Plan) -> Dataset | Streams:
 
 
 def _load_path(data: str | Path, plan: Plan, names: list[str] | None,
-               val_size: float) -> Dataset | Streams:
+               val_size: float, in_memory: bool) -> Dataset | Streams:
     from kerakit.engine.tables import is_table_path
 
     path = Path(data)
@@ -117,7 +119,7 @@ def _load_path(data: str | Path, plan: Plan, names: list[str] | None,
         decl = plan.declaration
         return image_folder(path, image_size=image_size_of(decl),
                             batch_size=int(decl.batch_size), val_size=val_size,
-                            seed=int(decl.seed or 0))
+                            seed=int(decl.seed or 0), in_memory=in_memory)
     if isinstance(data, str) and ("/" in data or path.suffix):
         raise DataError(f"Invalid data path {str(path)!r}. Expected an existing .csv, .tsv, "
                         ".parquet or .npz file, or a folder of images. Received: "
@@ -183,7 +185,8 @@ def with_target(data: Any, target: str | Sequence[str] | None) -> Any:
     return {"table": data, "target": target if isinstance(target, str) else list(target)}
 
 
-def prepare(data: Any, plan: Plan) -> tuple[Plan, Dataset | Streams]:
+def prepare(data: Any, plan: Plan, *, in_memory: bool = False
+            ) -> tuple[Plan, Dataset | Streams]:
     """Load and check ``data`` for ``plan``; for a table, the plan takes its columns.
 
     A table's column kinds are inferred from the data (the declaration's
@@ -198,7 +201,7 @@ def prepare(data: Any, plan: Plan) -> tuple[Plan, Dataset | Streams]:
     """
     from kerakit.engine.plan import plan as make_plan
 
-    dataset = load_data(data, plan)
+    dataset = load_data(data, plan, in_memory=in_memory)
     if isinstance(dataset, Dataset) and dataset.columns \
             and dict(plan.declaration.columns or {}) != dataset.columns:
         plan = make_plan(plan, columns=dataset.columns)
@@ -256,6 +259,15 @@ def in_original_units(plan: Plan, model: Any, data: Dataset | Streams) -> Any:
                     metrics=[create(plan, "metrics", m, f"metrics[{i}]")
                              for i, m in enumerate(plan.metrics)])
     return wrapped
+
+
+def join_rows(first: Any, second: Any) -> Any:
+    """Two splits' features as one: arrays concatenated, or a table's rows."""
+    if is_table(first):
+        import pandas as pd
+
+        return pd.concat([first, second], ignore_index=True)
+    return np.concatenate([first, second])
 
 
 def model_x(x: Any) -> Any:

@@ -96,6 +96,7 @@ def tune(
     decl: Model,
     data: Any,
     *,
+    target: str | Sequence[str] | None = None,
     tuner: str = "random",
     objective: str | None = None,
     max_trials: int = 10,
@@ -114,7 +115,9 @@ def tune(
 
     Args:
         decl: A declaration with placeholders (see :mod:`kerakit.hp`).
-        data: As for :func:`kerakit.fit` (arrays, a ``Dataset`` or a registered name).
+        data: As for :func:`kerakit.fit` (arrays, a ``Dataset``, a registered name,
+            a table, a ``.npz`` file or an image folder, loaded into memory).
+        target: The target column(s), when ``data`` is a table file or DataFrame.
         tuner: ``"random"``, ``"bayesian"``, ``"hyperband"`` or ``"grid"``.
         objective: A logged metric such as ``"val_accuracy"``; defaults to
             ``val_accuracy`` for classifiers and ``val_loss`` otherwise.
@@ -164,7 +167,9 @@ def tune(
                          f"Received: workers={workers!r}")
     runner = KerasTunerEngine() if engine in (None, DEFAULT_ENGINE) else get_engine(engine)
     runner.check_request(options.tuner, workers, engine_options)
-    search = prepare(decl, data, options, seed=seed)
+    from kerakit.engine.inputs import with_target
+
+    search = prepare(decl, with_target(data, target), options, seed=seed)
     directory = Path(directory) if directory is not None else Path("tuning") / decl.name
     from kerakit.engine.locks import hold_lock
     from kerakit.tuning.distributed import check_tuning_dir
@@ -305,19 +310,20 @@ def prepare(decl: Model, data: Any, options: SearchOptions, *, seed: int | None 
         DeclarationError: for a bad declaration, search space or objective.
         DataError: for data that does not fit, or ``tf.data`` pipelines.
     """
-    from kerakit.engine.inputs import check_data, load_data
+    from kerakit.engine.inputs import prepare as prepare_data
 
     if seed is not None:
         decl = decl.replace(seed=seed)
     default = plan(decl)  # checks every branch, then resolves the defaults
     check_search_space(decl, options.tuner)
-    dataset = load_data(data, default)
+    # a table's columns enter the declaration; an image folder is loaded into memory
+    default, dataset = prepare_data(data, default, in_memory=True)
+    decl = default.source
     if not isinstance(dataset, Dataset):
         raise DataError(
             "Invalid data for tune. Expected a registered dataset name, a kerakit.Dataset or "
             "numpy arrays (trials re-split and re-batch the data). Received: tf.data pipelines"
         )
-    check_data(default, dataset)
     objective = options.objective or default.default_objective
     _check_objective(default.build(adapt_data=dataset.x_train[:64]), dataset, objective)
     return Search(decl, default, dataset, options, objective)
@@ -417,10 +423,11 @@ def retrain(best: Model, data: Dataset, out: Path, epochs: int) -> Any:
     """
     import numpy as np
 
+    from kerakit.engine.inputs import join_rows
     from kerakit.engine.train import fit
 
     merged = Dataset(
-        data.name, np.concatenate([data.x_train, data.x_val]),
+        data.name, join_rows(data.x_train, data.x_val),
         np.concatenate([data.y_train, data.y_val]), data.x_val, data.y_val, data.x_test,
         data.y_test, task=data.task, class_names=data.class_names)
     callbacks = [c for c in best.callbacks if c.short_name not in ("early_stopping",)]
@@ -429,7 +436,10 @@ def retrain(best: Model, data: Dataset, out: Path, epochs: int) -> Any:
 
 
 def _check_objective(model: Any, data: Dataset, objective: str) -> None:
-    logged = model.evaluate(data.x_val[:4], data.y_val[:4], verbose=0, return_dict=True)
+    from kerakit.engine.inputs import model_x
+
+    logged = model.evaluate(model_x(data.x_val[:4]), data.y_val[:4], verbose=0,
+                            return_dict=True)
     names = sorted([*logged, *(f"val_{k}" for k in logged)])
     if objective not in names:
         raise DeclarationError(
