@@ -256,7 +256,8 @@ def _run(model: ServedModel, signature: str, values: Any, input_name: str) -> di
     return {k: v.numpy() for k, v in outputs.items()}
 
 
-def _plain(value: np.ndarray) -> Any:
+def _plain(value: Any) -> Any:
+    value = np.asarray(value)
     if value.dtype.kind in "SO":
         return np.vectorize(_text, otypes=[object])(value).tolist()
     return value.tolist()
