@@ -127,7 +127,7 @@ def test_overwrite_refuses_a_file_and_leaves_nothing_hidden(tmp_path):
 def test_overwrite_replaces_a_run_and_leaves_nothing_beside_it(tmp_path, finished_run):
     out = tmp_path / "run"
     shutil.copytree(finished_run.dir, out)
-    with pytest.raises(FileExistsError, match="already holds a kerakit run"):
+    with pytest.raises(FileExistsError, match="already holds a run"):
         kk.fit(small_model(epochs=2), "iris", out=out, verbose=0)
     kk.fit(small_model(epochs=2), "iris", out=out, overwrite=True, verbose=0)
     assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 2

@@ -201,20 +201,21 @@ def test_a_crashed_run_leaves_no_target_and_resumes(tmp_path):
     partial = tmp_path / ".run.partial"
     assert (partial / "backup").is_dir()
     run = kk.fit(decl, "iris", out=target, verbose=0, backup_every=0)
-    # epoch 2 was backed up before the crash came at its end; 3-5 ran after the resume
-    assert run.epochs_run == 3
+    # epoch 2 was backed up before the crash came at its end; 3-5 ran after the resume,
+    # and the records count all six
+    assert run.epochs_run == 6 and run.resumed_at_epoch == 3
     assert (target / "model.keras").is_file() and not partial.exists()
 
 
 def test_backups_follow_the_clock(tmp_path):
-    from kerakit.engine.backup import IntervalBackup
+    from kerakit.engine.backup import TrainingBackup
 
     saves = []
 
-    class Counting(IntervalBackup):
-        def _save_model(self):
-            saves.append(self._current_epoch)
-            super()._save_model()
+    class Counting(TrainingBackup):
+        def save(self, epochs_done):
+            saves.append(epochs_done)
+            super().save(epochs_done)
 
     model = kk.build(iris_decl())
     data = kk.get_component("datasets", "iris").create()

@@ -68,7 +68,7 @@ def check_target(target: Path, overwrite: bool, *, what: str = "run",
     if any((target / m).exists() for m in markers):
         if not overwrite:
             raise FileExistsError(
-                f"The output directory {str(target)!r} already holds a kerakit {what}. "
+                f"The output directory {str(target)!r} already holds a {what}. "
                 f"Expected a new or empty directory. Use {flag} to replace it."
             )
         return
