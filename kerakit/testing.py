@@ -101,19 +101,33 @@ def component_names(plugin: str | None = None, kind: str | None = None) -> list[
     return [c.qualified_name for c in components(kind, plugin=plugin)]
 
 
-def check_component(name: str, kind: str | None = None, *, fresh_process: bool = True) -> None:
+def check_component(name: str, kind: str | None = None, *, params: dict[str, Any] | None = None,
+                    input_shape: tuple[int, ...] | None = None,
+                    fresh_process: bool = True) -> None:
     """Check one component; raise :class:`ConformanceError` on the first failed check.
+
+    Like Keras' ``run_layer_test`` with ``init_kwargs`` and ``input_shape``,
+    the caller may say how to build the component and what to feed it, so a
+    component registered without ``example`` metadata (a layer with required
+    arguments, say) can still be checked.
+
+    Example:
+        >>> check_component("dense_block", params={"units": 3}, input_shape=(5,),
+        ...                 fresh_process=False)
 
     Args:
         name: Short or qualified component name.
         kind: Its kind, when the name exists in several.
+        params: Constructor arguments; defaults to the component's ``example`` metadata.
+        input_shape: A layer's input shape without the batch axis; defaults to
+            its ``input_shape`` metadata, else ``(8, 8, 3)`` (``(6,)`` for heads).
         fresh_process: Also save, reload and export in a fresh process.
 
     Raises:
         ConformanceError: naming the component, the check and why it failed.
     """
     component = _find(name, kind)
-    report = _check([component], fresh_process)
+    report = _check([component], fresh_process, params=params, input_shape=input_shape)
     report.assert_ok(component.qualified_name)
 
 
@@ -143,14 +157,15 @@ def _find(name: str, kind: str | None) -> Component:
     return registry.get(kinds[0], name)
 
 
-def _check(found: list[Component], fresh_process: bool) -> Report:
+def _check(found: list[Component], fresh_process: bool, *, params: dict[str, Any] | None = None,
+           input_shape: tuple[int, ...] | None = None) -> Report:
     report = Report()
     with tempfile.TemporaryDirectory() as tmp:
         cases = []
         for component in found:
             checks: dict[str, str] = {}
             report.results[component.qualified_name] = checks
-            case = _run_in_process(component, checks, Path(tmp))
+            case = _run_in_process(component, checks, Path(tmp), params, input_shape)
             if case is not None:
                 cases.append(case)
         if fresh_process and cases:
@@ -169,9 +184,10 @@ def _step(checks: dict[str, str], check: str, fn: Callable[[], Any]) -> Any:
     return True if value is None else value
 
 
-def _run_in_process(component: Component, checks: dict[str, str],
-                    tmp: Path) -> dict[str, Any] | None:
-    params = dict(component.metadata.get("example", {}))
+def _run_in_process(component: Component, checks: dict[str, str], tmp: Path,
+                    given: dict[str, Any] | None = None,
+                    input_shape: tuple[int, ...] | None = None) -> dict[str, Any] | None:
+    params = dict(component.metadata.get("example", {}) if given is None else given)
     if "run_dir" in component.valid_parameter_names:
         params["run_dir"] = str(tmp)  # callbacks that write into the run directory
     obj = _step(checks, "builds with defaults", lambda: component.create(**params))
@@ -183,12 +199,16 @@ def _run_in_process(component: Component, checks: dict[str, str],
         _step(checks, "get_config round trip", lambda: _config_round_trip(obj))
         return None
     if kind in LAYER_KINDS:
-        return _check_layer(component, obj, checks, tmp)
+        return _check_layer(component, obj, checks, tmp, input_shape)
     runner = {"losses": _run_loss, "initializers": _run_initializer,
               "optimizers": _run_optimizer, "metrics": _run_metric,
               "callbacks": _run_callback, "datasets": _run_dataset,
               "trackers": _run_tracker}[kind]
     _step(checks, "runs on a tiny tensor", lambda: runner(obj))
+    if kind == "losses" and checks["runs on a tiny tensor"] == "ok":
+        _step(checks, "same value for targets shaped (n,) and (n, 1)",
+              lambda: _loss_rank_broadcast(obj))
+        _step(checks, "minimal where y_pred == y_true", lambda: _loss_minimal(obj))
     needs_config = kind not in ("datasets", "trackers") and not isinstance(obj, str) and (
         kind != "callbacks" or hasattr(obj, "get_config"))  # Keras' own callbacks have none
     if needs_config:
@@ -196,8 +216,8 @@ def _run_in_process(component: Component, checks: dict[str, str],
     return None
 
 
-def _sample(component: Component) -> np.ndarray:
-    shape = component.metadata.get("input_shape")
+def _sample(component: Component, input_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    shape = input_shape or component.metadata.get("input_shape")
     if shape is None:
         flat = component.metadata.get("role") == "head" or (component.kind == "preprocessors" \
             and component.metadata.get("tabular"))
@@ -206,12 +226,12 @@ def _sample(component: Component) -> np.ndarray:
 
 
 def _check_layer(component: Component, layer: Any, checks: dict[str, str],
-                 tmp: Path) -> dict[str, Any] | None:
+                 tmp: Path, input_shape: tuple[int, ...] | None = None) -> dict[str, Any] | None:
     import keras
 
-    x = _sample(component)
+    x = _sample(component, input_shape)
     out = _step(checks, "runs on a tiny tensor", lambda: _finite(layer(x, training=True)))
-    if out is None:
+    if out is None and input_shape is None:
         x = np.random.default_rng(0).random((4, 6)).astype("float32")  # a tabular layer
         checks.pop("runs on a tiny tensor")
         out = _step(checks, "runs on a tiny tensor", lambda: _finite(layer(x, training=True)))
@@ -295,6 +315,56 @@ def _run_loss(loss: Any) -> None:
     except Exception:
         value = loss(np.array([0, 1, 2, 0]), y_pred)  # a sparse-label loss
     _finite(value)
+
+
+def _is_sparse_loss(loss: Any) -> bool:
+    """Whether a loss takes class indices (it refuses one-hot targets)."""
+    y = np.eye(3, dtype="float32")[[0, 1, 2, 0]]
+    try:
+        loss(y, np.full((4, 3), 1 / 3, dtype="float32"))
+    except Exception:
+        return True
+    return False
+
+
+def _loss_rank_broadcast(loss: Any) -> None:
+    """Targets of shape (n,) and (n, 1) give one value: no silent (n, n) broadcast."""
+    rng = np.random.default_rng(0)
+    if _is_sparse_loss(loss):
+        y_pred = rng.dirichlet(np.ones(3), size=6).astype("float32")
+        flat = np.array([0, 1, 2, 0, 1, 2])
+    else:
+        y_pred = rng.uniform(0.1, 0.9, size=(6, 1)).astype("float32")
+        flat = rng.uniform(0.1, 0.9, size=6).astype("float32")
+    import warnings
+
+    with warnings.catch_warnings():  # categorical cross-entropy warns about one column
+        warnings.simplefilter("ignore")
+        a = float(np.asarray(_finite(loss(flat, y_pred))))
+        b = float(np.asarray(_finite(loss(flat[:, None], y_pred))))
+    if not np.isclose(a, b, rtol=1e-4, atol=1e-6):
+        raise ValueError(
+            f"the loss is {a:.6g} for y_true shaped (n,) but {b:.6g} for (n, 1), against "
+            "y_pred (n, 1): y_true - y_pred broadcasts to (n, n). Reshape y_true to y_pred's "
+            "shape in call(), or subclass keras.losses.LossFunctionWrapper")
+
+
+def _loss_minimal(loss: Any) -> None:
+    """No prediction near the target scores better than the target itself."""
+    rng = np.random.default_rng(1)
+    sparse = _is_sparse_loss(loss)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    y_true = labels if sparse else rng.dirichlet(np.ones(3), size=6).astype("float32")
+    best = np.eye(3, dtype="float32")[labels] if sparse else y_true
+    at_target = float(np.asarray(_finite(loss(y_true, np.clip(best, 1e-6, 1.0)))))
+    for _ in range(8):
+        near = np.clip(best + rng.normal(0, 0.05, best.shape), 1e-3, None).astype("float32")
+        near /= near.sum(axis=1, keepdims=True)  # still a distribution, for cross-entropies
+        value = float(np.asarray(_finite(loss(y_true, near))))
+        if value < at_target - 1e-6:
+            raise ValueError(f"the loss is {at_target:.6g} at y_pred == y_true but lower, "
+                             f"{value:.6g}, at a prediction beside it: it does not measure "
+                             "the distance to the target")
 
 
 def _run_initializer(initializer: Any) -> None:
