@@ -328,34 +328,47 @@ def _is_sparse_loss(loss: Any) -> bool:
 
 
 def _loss_rank_broadcast(loss: Any) -> None:
-    """Targets of shape (n,) and (n, 1) give one value: no silent (n, n) broadcast."""
-    rng = np.random.default_rng(0)
-    if _is_sparse_loss(loss):
-        y_pred = rng.dirichlet(np.ones(3), size=6).astype("float32")
-        flat = np.array([0, 1, 2, 0, 1, 2])
-    else:
-        y_pred = rng.uniform(0.1, 0.9, size=(6, 1)).astype("float32")
-        flat = rng.uniform(0.1, 0.9, size=6).astype("float32")
+    """Targets of shape (n,) and (n, 1) give one value: no silent (n, n) broadcast.
+
+    Two forms are tried: class labels against 3 class probabilities, and
+    values against one output. A form the loss refuses does not count; the
+    loss passes when a form it takes gives one value for both shapes.
+    """
     import warnings
 
-    with warnings.catch_warnings():  # categorical cross-entropy warns about one column
-        warnings.simplefilter("ignore")
-        a = float(np.asarray(_finite(loss(flat, y_pred))))
-        b = float(np.asarray(_finite(loss(flat[:, None], y_pred))))
-    if not np.isclose(a, b, rtol=1e-4, atol=1e-6):
-        raise ValueError(
-            f"the loss is {a:.6g} for y_true shaped (n,) but {b:.6g} for (n, 1), against "
-            "y_pred (n, 1): y_true - y_pred broadcasts to (n, n). Reshape y_true to y_pred's "
-            "shape in call(), or subclass keras.losses.LossFunctionWrapper")
+    rng = np.random.default_rng(0)
+    forms = [(np.array([0, 1, 2, 0, 1, 2]), rng.dirichlet(np.ones(3), size=6)),
+             (rng.uniform(0.1, 0.9, size=6), rng.uniform(0.1, 0.9, size=(6, 1)))]
+    found = []
+    for flat, y_pred in forms:
+        y_pred = y_pred.astype("float32")
+        flat = flat.astype(y_pred.dtype) if flat.dtype.kind == "f" else flat
+        try:
+            with warnings.catch_warnings():  # categorical cross-entropy warns about one column
+                warnings.simplefilter("ignore")
+                a = float(np.asarray(_finite(loss(flat, y_pred))))
+                b = float(np.asarray(_finite(loss(flat[:, None], y_pred))))
+        except Exception:
+            continue
+        if np.isclose(a, b, rtol=1e-4, atol=1e-6):
+            return
+        found.append((a, b, y_pred.shape[1]))
+    if not found:
+        raise ValueError("the loss takes neither class labels against probabilities nor values "
+                         "against one output, shaped (n,) or (n, 1)")
+    a, b, width = found[-1]
+    raise ValueError(
+        f"the loss is {a:.6g} for y_true shaped (n,) but {b:.6g} for (n, 1), against y_pred "
+        f"(n, {width}): y_true - y_pred broadcasts to (n, n). Reshape y_true to y_pred's shape "
+        "in call(), or subclass keras.losses.LossFunctionWrapper")
 
 
 def _loss_minimal(loss: Any) -> None:
     """No prediction near the target scores better than the target itself."""
     rng = np.random.default_rng(1)
-    sparse = _is_sparse_loss(loss)
     labels = np.array([0, 1, 2, 0, 1, 2])
-    y_true = labels if sparse else rng.dirichlet(np.ones(3), size=6).astype("float32")
-    best = np.eye(3, dtype="float32")[labels] if sparse else y_true
+    best = np.eye(3, dtype="float32")[labels]
+    y_true = labels if _is_sparse_loss(loss) else best
     at_target = float(np.asarray(_finite(loss(y_true, np.clip(best, 1e-6, 1.0)))))
     for _ in range(8):
         near = np.clip(best + rng.normal(0, 0.05, best.shape), 1e-3, None).astype("float32")

@@ -81,7 +81,8 @@ class PinballLoss(keras.losses.Loss):
         self.quantile = quantile
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        error = ops.cast(y_true, y_pred.dtype) - y_pred
+        # targets shaped (n,) against outputs (n, 1) would broadcast to (n, n)
+        error = ops.reshape(ops.cast(y_true, y_pred.dtype), ops.shape(y_pred)) - y_pred
         loss = ops.maximum(self.quantile * error, (self.quantile - 1.0) * error)
         return ops.mean(loss, axis=-1)
 
