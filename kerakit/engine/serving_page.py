@@ -57,8 +57,9 @@ async function pixels(file, height, width, channels) {
     const row = [];
     for (let x = 0; x < width; x++) {
       const i = 4 * (y * width + x), r = data[i], g = data[i + 1], b = data[i + 2];
-      // Grey as Pillow converts it, so the page and `kerakit predict` agree.
-      row.push(channels === 1 ? [Math.floor((r * 299 + g * 587 + b * 114) / 1000)] : [r, g, b]);
+      // Grey exactly as Pillow converts it, so the page and `kerakit predict` agree.
+      const grey = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
+      row.push(channels === 1 ? [grey] : [r, g, b]);
     }
     rows.push(row);
   }
