@@ -54,6 +54,10 @@ class ExportError(KerakitError):
     """An export could not be written or did not verify."""
 
 
+class ModelFileError(KerakitError, ValueError):
+    """A model file or its manifest is truncated, corrupted or malformed."""
+
+
 class LockedError(KerakitError, RuntimeError):
     """Another process is writing to the same run, tuning or export directory."""
 

@@ -47,6 +47,13 @@ class ClassificationHead(keras.layers.Dense):
                 f"Invalid value for argument `class_names`. Expected {classes} names. "
                 f"Received: {len(class_names)} names"
             )
+        repeated = sorted({str(c) for c in class_names or () if
+                           [str(n) for n in class_names].count(str(c)) > 1})
+        if repeated:
+            raise ValueError(
+                "Invalid value for argument `class_names`. Expected distinct names. "
+                f"Received: {', '.join(map(repr, repeated))} more than once"
+            )
         kwargs.pop("units", None)  # present in configs being reloaded
         units = 1 if activation == "sigmoid" and classes == 2 else classes
         super().__init__(units, activation=activation, kernel_initializer=kernel_initializer,

@@ -26,8 +26,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    import json
-
+    from kerakit.cli.output import print_json
     from kerakit.engine.exporting import export
 
     out = args.out
@@ -39,7 +38,7 @@ def run_export(args: argparse.Namespace) -> int:
         out = f"{args.out}/{args.version}"
     result = export(args.source, out, format=args.format, force=args.force)
     if args.json:
-        print(json.dumps(result.manifest, indent=2, default=str))
+        print_json(result.manifest)
     else:
         check = "" if result.max_abs_diff is None else \
             f" (verified: max |reloaded - predict| = {result.max_abs_diff:.2g})"
@@ -50,14 +49,17 @@ def run_export(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from kerakit.cli.output import reserved_stdout, write_stdout
     from kerakit.engine.predict import format_predictions, predict_file
 
-    result = predict_file(args.export_dir, args.input)
+    # Predictions on stdout (CSV or JSON) must stay parseable whatever a plugin prints.
+    with reserved_stdout(not args.out):
+        result = predict_file(args.export_dir, args.input)
     fmt = "json" if args.json or (args.out or "").endswith(".json") else "csv"
     text = format_predictions(result, fmt)
     if args.out:
         Path(args.out).write_text(text)
         print(f"wrote {len(result['outputs'])} predictions to {args.out}", file=sys.stderr)
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        write_stdout(text)
     return 0

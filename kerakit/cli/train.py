@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
+from typing import Any
+
+from kerakit.cli.arguments import NON_NEGATIVE, POSITIVE
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -16,11 +18,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("recipe", nargs="?",
                    help="path.py[:NAME] or declaration.json (default: the embedded default)")
-    p.add_argument("--data", help="registered dataset name (default: the recipe's `data`, "
-                   "or digits)")
-    p.add_argument("--epochs", type=int, help="maximum epochs")
-    p.add_argument("--batch-size", type=int, help="batch size")
-    p.add_argument("--seed", type=int, help="random seed")
+    add_data_arguments(p)
+    p.add_argument("--write-recipe", metavar="PATH",
+                   help="write the declaration and its data to PATH (.py recipe or .json) "
+                   "instead of training")
+    p.add_argument("--epochs", type=POSITIVE, help="maximum epochs (>= 1)")
+    p.add_argument("--batch-size", type=POSITIVE, help="batch size (>= 1)")
+    p.add_argument("--seed", type=NON_NEGATIVE, help="random seed (>= 0)")
     p.add_argument("--out", help="run directory (default: runs/<name>-<timestamp>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
     p.add_argument("--distribute", choices=("mirrored",),
@@ -37,27 +41,93 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_train)
 
 
-def run_train(args: argparse.Namespace) -> int:
-    import json
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """``--data``, ``--target`` and ``--image-size``, shared by ``train`` and ``tune``."""
+    p.add_argument("--data", help="a registered dataset name, a .csv/.tsv/.parquet/.npz file or "
+                   "a folder of images with one subfolder per class (default: the recipe's "
+                   "`data`, or digits); with no recipe, a table or image folder gets a default "
+                   "declaration")
+    p.add_argument("--target", action="append", metavar="COL",
+                   help="the target column of a table (repeat for several targets)")
+    p.add_argument("--image-size", type=_image_size, metavar="HxW",
+                   help="image size of the default image model (default: the most common size)")
+
+
+def declaration_and_data(args: argparse.Namespace) -> tuple[Any, Any, bool]:
+    """The declaration and data the arguments name, and whether the declaration is a default
+    chosen from the data (no recipe, a table or an image folder)."""
+    from pathlib import Path
 
     from kerakit.declaration.defaults import DEFAULT_DATA, digits_cnn
     from kerakit.declaration.recipes import load_recipe
-    from kerakit.engine.train import fit
+    from kerakit.engine.inputs import with_target
+    from kerakit.engine.rows import is_table_path
 
+    target = None if not args.target else args.target[0] if len(args.target) == 1 \
+        else args.target
     if args.recipe:
         decl, data = load_recipe(args.recipe)
-    else:
-        decl, data = digits_cnn(), DEFAULT_DATA
-    data = args.data or data or DEFAULT_DATA
+        data = args.data or data or DEFAULT_DATA
+        if isinstance(data, dict) and "table" in data:
+            return decl, {**data, "target": target or data.get("target")}, False
+        return decl, with_target(data, target), False
+    if args.data and (is_table_path(args.data) or Path(args.data).is_dir()):
+        from kerakit.engine.nocode import default_for
+
+        decl, data = default_for(args.data, target, image_size=args.image_size)
+        return decl, data, True
+    return digits_cnn(), with_target(args.data or DEFAULT_DATA, target), False
+
+
+def _show_default(decl: Any, data: Any, stream: Any) -> None:
+    """Print the chosen declaration, and write it to declaration.json unless that exists."""
+    from kerakit.engine.nocode import write_declaration
+
+    print(f"default declaration for {data}:\n{decl!r}", file=stream)
+    try:
+        written = write_declaration(decl, data, "declaration.json")
+        print(f"wrote {written}: edit it, then run `kerakit train {written}`", file=stream)
+    except FileExistsError:
+        print("declaration.json exists already and was left as it is", file=stream)
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        size = ()
+    if len(size) == 1:
+        size = (size[0], size[0])
+    if len(size) != 2 or min(size) < 1:
+        raise argparse.ArgumentTypeError(
+            f"Invalid value for `--image-size`. Expected HEIGHTxWIDTH or one size, e.g. 64x64 "
+            f"or 64. Received: {text!r}")
+    return size  # type: ignore[return-value]
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import json
+
+    from kerakit.cli.output import print_json
+    from kerakit.engine.train import fit
+
+    decl, data, chosen = declaration_and_data(args)
+    if args.write_recipe:
+        from kerakit.engine.nocode import write_declaration
+
+        written = write_declaration(decl, data, args.write_recipe)
+        print(f"wrote {written}: edit it, then run `kerakit train {written}`")
+        return 0
+    if chosen:
+        _show_default(decl, data, sys.stderr if args.json else sys.stdout)
     if args.precision:
         decl = decl.replace(precision=args.precision)
-    # --json keeps stdout for the one JSON document; Keras' progress goes to stderr.
-    progress = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-    with progress:
-        run = fit(decl, data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                  out=args.out, overwrite=args.overwrite, distribute=args.distribute,
-                  track=args.track,
-                  verbose=1 if sys.stdout.isatty() and not args.json else 2)
+    # With --json, main() sends whatever is printed here (Keras' progress) to stderr.
+    run = fit(decl, data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+              out=args.out, overwrite=args.overwrite, distribute=args.distribute,
+              track=args.track,
+              verbose=1 if sys.stdout.isatty() and not args.json else 2)
     exported = None
     if args.export:
         from kerakit.engine.exporting import export
@@ -69,7 +139,7 @@ def run_train(args: argparse.Namespace) -> int:
         document = json.loads((run.dir / "metrics.json").read_text()) | {"dir": str(run.dir)}
         if exported is not None:
             document["export"] = str(exported.path)
-        print(json.dumps(document, indent=2))
+        print_json(document)
     else:
         print()
         print(run.summary())

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
+
+from kerakit.cli.arguments import NON_NEGATIVE, POSITIVE
+from kerakit.cli.train import add_data_arguments
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -15,20 +16,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "default's search space on digits. Running the same command again resumes.",
     )
     p.add_argument("recipe", nargs="?", help="path.py[:NAME] (default: the embedded default)")
-    p.add_argument("--data", help="registered dataset name (default: the recipe's, or digits)")
+    add_data_arguments(p)
     p.add_argument("--tuner", default="random",
                    choices=("random", "bayesian", "hyperband", "grid"))
-    p.add_argument("--max-trials", type=int, default=10, help="trials (random, bayesian, grid)")
-    p.add_argument("--max-epochs", type=int, default=20, help="cap on one trial's epochs "
-                   "(default 20)")
+    p.add_argument("--max-trials", type=POSITIVE, default=10,
+                   help="trials (random, bayesian, grid; >= 1)")
+    p.add_argument("--max-epochs", type=POSITIVE, default=20, help="cap on one trial's epochs "
+                   "(>= 1, default 20)")
     p.add_argument("--objective", help="logged metric to optimise (default: val_accuracy for "
                    "classifiers, val_loss otherwise)")
-    p.add_argument("--seed", type=int, help="seed of the search and the models")
+    p.add_argument("--seed", type=NON_NEGATIVE, help="seed of the search and the models")
     p.add_argument("--out", help="tuning directory (default: tuning/<name>)")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     p.add_argument("--retrain-best", action="store_true",
                    help="retrain the best declaration on train + validation; report test metrics")
-    p.add_argument("--workers", type=int, help="run N worker processes and a chief on this machine")
+    p.add_argument("--workers", type=POSITIVE,
+                   help="run N (>= 1) worker processes and a chief on this machine")
     p.add_argument("--chief", action="store_true",
                    help="serve the oracle for workers on other machines (needs --oracle)")
     p.add_argument("--worker", action="store_true",
@@ -54,34 +57,29 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_tune(args: argparse.Namespace) -> int:
-    import json
-
-    from kerakit.declaration.defaults import DEFAULT_DATA, digits_cnn
-    from kerakit.declaration.recipes import load_recipe
+    from kerakit.cli.output import print_json
+    from kerakit.cli.train import declaration_and_data
     from kerakit.tuning.search import join_search, tune
 
-    decl, data = load_recipe(args.recipe) if args.recipe else (digits_cnn(), DEFAULT_DATA)
-    data = args.data or data or DEFAULT_DATA
+    # with no recipe, a table or an image folder gets the default declaration's search space
+    decl, data, _ = declaration_and_data(args)
     options = {"tuner": args.tuner, "objective": args.objective, "max_trials": args.max_trials,
                "max_epochs": args.max_epochs, "directory": args.out, "seed": args.seed}
-    # --json keeps stdout for the one JSON document; progress goes to stderr.
-    quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     engine_options = {k: getattr(args, k) for k in ("storage", "study", "pruner")
                       if getattr(args, k) is not None}
+    # With --json, main() sends whatever is printed here (progress) to stderr.
     if args.chief or args.worker:
         if args.engine != "keras_tuner" or engine_options:
             raise ValueError("Invalid arguments. Expected --chief / --worker with the "
                              "keras_tuner engine only; other engines scale out by running the "
                              f"same command again. Received: --engine {args.engine}")
-        with quiet:
-            join_search(decl, data, role="chief" if args.chief else "worker",
-                        oracle=args.oracle, allow_remote_oracle=args.allow_remote_oracle,
-                        **options)
+        join_search(decl, data, role="chief" if args.chief else "worker",
+                    oracle=args.oracle, allow_remote_oracle=args.allow_remote_oracle,
+                    **options)
         return 0
-    with quiet:
-        result = tune(decl, data, overwrite=args.overwrite, retrain_best=args.retrain_best,
-                      workers=args.workers, engine=args.engine, track=args.track,
-                      **engine_options, **options)
+    result = tune(decl, data, overwrite=args.overwrite, retrain_best=args.retrain_best,
+                  workers=args.workers, engine=args.engine, track=args.track,
+                  **engine_options, **options)
     document = {
         "directory": str(result.directory),
         "objective": result.objective,
@@ -96,7 +94,7 @@ def run_tune(args: argparse.Namespace) -> int:
         document["best_run"] = {"dir": str(result.best_run.dir),
                                 "test": result.best_run.metrics}
     if args.json:
-        print(json.dumps(document, indent=2, default=str))
+        print_json(document)
         return 0
     print(f"\nbest {result.objective}: {result.best_score:.4f} "
           f"({document['completed']} completed, {document['pruned']} pruned, "

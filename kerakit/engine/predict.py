@@ -9,13 +9,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kerakit.engine.exporting import check_hashes
-from kerakit.errors import DataError
+from kerakit.errors import DataError, ExportError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
@@ -52,7 +54,11 @@ def read_input(path: str | Path, spec: dict[str, Any]) -> np.ndarray:
             )
     except DataError:
         raise
-    except (OSError, ValueError, KeyError, IndexError) as exc:
+    except EOFError as exc:
+        raise DataError(f"Cannot read input file {str(path)!r}: it ended early ({exc}). "
+                        f"Expected a complete {path.suffix} file. Received: an empty or "
+                        "truncated one") from exc
+    except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as exc:
         raise DataError(f"Cannot read input file {str(path)!r}: {exc}") from exc
     return conform(x, spec, str(path))
 
@@ -79,9 +85,21 @@ def conform(x: np.ndarray, spec: dict[str, Any], where: str = "input") -> np.nda
         raise DataError(f"Invalid {where}: shape does not match the export's signature. "
                         f"Expected (batch, {', '.join(map(str, shape))}). "
                         f"Received: {tuple(x.shape)}")
-    if not np.isfinite(x.astype("float64")).all():
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"Invalid {where}: expected finite values. Received: NaN or infinity")
-    return x.astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = x.astype(dtype)
+    # Checked again after the cast: a finite float64 such as 1e300 becomes inf in float32.
+    if cast.dtype.kind == "f" and not np.isfinite(cast).all():
+        limit = float(np.finfo(cast.dtype).max)
+        raise DataError(f"Invalid {where}: expected values within {cast.dtype}'s range "
+                        f"(|x| <= {limit:.3g}). Received: a value of magnitude "
+                        f"{float(np.max(np.abs(x))):.3g}")
+    if cast.dtype.kind in "iu" and not np.array_equal(cast, x):
+        info = np.iinfo(cast.dtype)
+        raise DataError(f"Invalid {where}: expected integers within {cast.dtype}'s range "
+                        f"[{info.min}, {info.max}]. Received: values outside it")
+    return cast
 
 
 def predict(export_dir: str | Path, x: np.ndarray) -> dict[str, Any]:
@@ -99,8 +117,18 @@ def predict(export_dir: str | Path, x: np.ndarray) -> dict[str, Any]:
 
 
 def predict_file(export_dir: str | Path, path: str | Path) -> dict[str, Any]:
-    """:func:`predict` on an input file (see :func:`read_input`); the files are hashed once."""
+    """:func:`predict` on an input file (see :func:`read_input`); the files are hashed once.
+
+    A table export (named column inputs) reads a table file instead, by
+    column name (see :func:`kerakit.engine.rows.read_rows`); the result then
+    carries each row's ``index``.
+    """
     manifest = check_hashes(Path(export_dir))
+    if manifest["inputs"][0]["name"] != "inputs":
+        from kerakit.engine.rows import read_rows
+
+        columns, index = read_rows(path, manifest["inputs"], manifest.get("columns"))
+        return {**_serve(Path(export_dir), manifest, columns), "index": index}
     return _serve(Path(export_dir), manifest, read_input(path, manifest["inputs"][0]))
 
 
@@ -108,21 +136,32 @@ def _serve(export_dir: Path, manifest: dict[str, Any], x: np.ndarray) -> dict[st
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(export_dir))
-    outputs = loaded.serve(tf.constant(x))["outputs"].numpy()
+    x = {k: tf.constant(v) for k, v in x.items()} if isinstance(x, dict) else tf.constant(x)
+    outputs = loaded.serve(x)["outputs"].numpy()
     return {"outputs": outputs, "class_names": manifest.get("class_names")}
 
 
 def format_predictions(result: dict[str, Any], fmt: str = "csv") -> str:
-    """Predictions as CSV or JSON; with class names, the predicted class and each probability."""
+    """Predictions as CSV or JSON; with class names, the predicted class and each probability.
+
+    Raises:
+        ExportError: for duplicate class names, which would merge probability columns.
+    """
     outputs, names = np.asarray(result["outputs"]), result.get("class_names")
+    check_class_names(names)
     classify = names is not None and outputs.ndim == 2 and outputs.shape[1] == len(names)
     rows: list[dict[str, Any]] = []
-    for row in outputs:
+    index = result.get("index")  # a table's row index, first in each prediction
+    for i, row in enumerate(outputs):
+        first = {"row": index[i]} if index is not None else {}
         if classify:
-            rows.append({"class": names[int(np.argmax(row))],
+            best = int(np.argmax(row))
+            shown = {"probability": float(row[best])} if index is not None else {}
+            rows.append({**first, "class": names[best], **shown,
                          **{f"p_{n}": float(p) for n, p in zip(names, row, strict=True)}})
         else:
-            rows.append({f"output_{i}": float(v) for i, v in enumerate(np.ravel(row))})
+            rows.append({**first,
+                         **{f"output_{i}": float(v) for i, v in enumerate(np.ravel(row))}})
     if fmt == "json":
         return json.dumps(rows, indent=2)
     buffer = io.StringIO()
@@ -130,6 +169,28 @@ def format_predictions(result: dict[str, Any], fmt: str = "csv") -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def check_class_names(names: Any) -> None:
+    """Refuse class names that are not a list of distinct strings.
+
+    Example:
+        >>> check_class_names(["cat", "dog"])
+
+    Raises:
+        ExportError: naming the repeated names.
+    """
+    if names is None:
+        return
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ExportError("Invalid `class_names` in the export manifest. Expected a list of "
+                          f"strings. Received: {names!r}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ExportError(
+            "Invalid `class_names` in the export manifest. Expected distinct names, one per "
+            f"output column. Received: {', '.join(map(repr, repeated))} more than once"
+        )
 
 
 def _read_csv(path: Path) -> np.ndarray:
@@ -157,7 +218,17 @@ def _read_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
         raise DataError(f"Invalid input: an image was given, but the model expects inputs of "
                         f"shape {shape}, not (height, width, channels).")
     height, width, channels = shape
-    image = Image.open(path).convert("L" if channels == 1 else "RGB")
+    # Pillow only warns between its pixel limit and twice that; refuse it all the same.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise DataError(
+                f"Refused input image {str(path)!r}: it is too large to decode safely ({exc}). "
+                f"Expected at most {Image.MAX_IMAGE_PIXELS} pixels."
+            ) from exc
+    image = image.convert("L" if channels == 1 else "RGB")
     if height and width:
         image = image.resize((width, height))
     array = np.asarray(image, dtype="float32")

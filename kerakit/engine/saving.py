@@ -12,14 +12,18 @@ import datetime as _dt
 import json
 import platform
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kerakit.errors import MissingPluginError, UnsafeModelError
+from kerakit.errors import MissingPluginError, ModelFileError, UnsafeModelError
 from kerakit.hookspecs import singular
 
 MANIFEST_MEMBER = "kerakit_manifest.json"
+# The first Keras release with every published safe-mode and model-loading fix
+# (see docs/deployment.md, "Trust"); pyproject.toml requires the same.
+SAFE_KERAS = (3, 15, 1)
 
 
 def versions() -> dict[str, Any]:
@@ -66,20 +70,92 @@ def save_model(model: Any, path: Path, manifest: Mapping[str, Any]) -> None:
 
 
 def read_manifest(path: str | Path) -> dict[str, Any] | None:
-    """The manifest of a run directory or a ``.keras`` file, or ``None``."""
+    """The manifest of a run directory or a ``.keras`` file, or ``None``.
+
+    Raises:
+        ModelFileError: for a manifest that is not a JSON object, or whose
+            ``components`` are not objects naming a kind, a name and a plugin.
+    """
     path = Path(path)
     if path.is_dir():
         candidate = path / "manifest.json"
         if candidate.exists():
-            return json.loads(candidate.read_text())
+            return check_manifest(parse_json_object(candidate.read_bytes(), str(candidate)),
+                                  str(candidate))
         path = path / "model.keras"
     try:
         with zipfile.ZipFile(path) as archive:
             if MANIFEST_MEMBER in archive.namelist():
-                return json.loads(archive.read(MANIFEST_MEMBER))
+                where = f"{path}:{MANIFEST_MEMBER}"
+                return check_manifest(parse_json_object(archive.read(MANIFEST_MEMBER), where),
+                                      where)
     except (zipfile.BadZipFile, FileNotFoundError, IsADirectoryError):
         return None
     return None
+
+
+def parse_json_object(text: str | bytes, where: str) -> dict[str, Any]:
+    """Parse a JSON object read from ``where``.
+
+    Example:
+        >>> parse_json_object('{"task": "classification"}', "manifest.json")
+        {'task': 'classification'}
+
+    Raises:
+        ModelFileError: naming ``where``, for invalid JSON or anything but an object.
+    """
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"Invalid JSON in {where!r}: {exc}. Expected the JSON object "
+                             "kerakit wrote there.") from exc
+    if not isinstance(value, dict):
+        raise ModelFileError(f"Invalid {where!r}. Expected a JSON object. "
+                             f"Received: a JSON {type(value).__name__}")
+    return value
+
+
+def check_manifest(manifest: dict[str, Any], where: str) -> dict[str, Any]:
+    """Return ``manifest`` if its ``components`` are well formed.
+
+    Raises:
+        ModelFileError: naming ``where`` and the first malformed entry.
+    """
+    components = manifest.get("components", [])
+    if not isinstance(components, list):
+        raise ModelFileError(f"Invalid `components` in {where!r}. Expected a list. "
+                             f"Received: {type(components).__name__}")
+    for i, c in enumerate(components):
+        if not (isinstance(c, dict) and all(isinstance(c.get(k), str)
+                                            for k in ("kind", "name", "plugin"))):
+            raise ModelFileError(
+                f"Invalid `components[{i}]` in {where!r}. Expected an object with string "
+                f"`kind`, `name` and `plugin`. Received: {json.dumps(c, default=str)[:200]}"
+            )
+    return manifest
+
+
+def check_keras_version(version: str | None = None) -> None:
+    """Refuse to load models with a Keras older than :data:`SAFE_KERAS`.
+
+    Older releases import or run what a crafted ``.keras`` file names, even in
+    safe mode.
+
+    Raises:
+        UnsafeModelError: naming the installed and the required version.
+    """
+    if version is None:
+        import keras
+
+        version = keras.__version__
+    release = tuple(int(p) if p.isdigit() else 0 for p in version.split("+")[0].split(".")[:3])
+    if release < SAFE_KERAS:
+        floor = ".".join(map(str, SAFE_KERAS))
+        raise UnsafeModelError(
+            f"Refusing to load models with Keras {version}: releases before {floor} can run "
+            f"code named by a crafted model file, even in safe mode. Expected keras>={floor}. "
+            f"Received: keras=={version}. Upgrade with: pip install 'keras>={floor}'"
+        )
 
 
 def load(path: str | Path, *, compile: bool = True) -> Any:
@@ -97,8 +173,10 @@ def load(path: str | Path, *, compile: bool = True) -> Any:
 
     Raises:
         FileNotFoundError: if there is no model at ``path``.
+        ModelFileError: for a truncated or corrupted file, or a malformed manifest.
         MissingPluginError: naming the component, distribution and version needed.
-        UnsafeModelError: if the file holds code, such as a ``Lambda`` layer.
+        UnsafeModelError: if the file holds code, such as a ``Lambda`` layer, or
+            the installed Keras is older than :data:`SAFE_KERAS`.
 
     Example:
         >>> model = load("runs/digits")  # doctest: +SKIP
@@ -128,7 +206,10 @@ def load(path: str | Path, *, compile: bool = True) -> Any:
                 "serialized code, which could run anything when loaded. kerakit always loads in "
                 "Keras safe mode; rebuild the model from registered components instead."
             ) from exc
-        raise
+        raise ModelFileError(f"Cannot load {str(model_path)!r}: {text}") from exc
+    except OSError as exc:  # h5py: damaged weights inside an intact archive
+        raise ModelFileError(f"Cannot load {str(model_path)!r}: its weights are unreadable "
+                             f"({exc}). Expected a .keras file written by Keras.") from exc
     except TypeError as exc:
         if "Could not locate" in str(exc):
             raise MissingPluginError(
@@ -136,6 +217,28 @@ def load(path: str | Path, *, compile: bool = True) -> Any:
                 "install the plugin that provides it, or import the module that defines it."
             ) from exc
         raise
+
+
+def check_model_file(path: Path) -> None:
+    """Check that ``path`` is a whole ``.keras`` archive before Keras reads it.
+
+    Raises:
+        ModelFileError: for a file that is not a zip, is truncated, or fails its CRCs.
+    """
+    problem = None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                problem = "it has no config.json"
+            elif (bad := archive.testzip()) is not None:
+                problem = f"its member {bad} is corrupted"
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        problem = f"{exc}"
+    if problem:
+        raise ModelFileError(
+            f"Cannot load {str(path)!r}: {problem}. Expected a complete .keras file (a zip "
+            "archive written by Keras). Received: a truncated or corrupted file"
+        )
 
 
 def require_plugins(components: list[Mapping[str, Any]]) -> None:

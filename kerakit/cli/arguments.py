@@ -1,0 +1,40 @@
+"""Argument types shared by the commands: numbers are checked before anything runs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` accepting integers ``>= minimum``.
+
+    argparse rejects anything else before the command starts, so nothing is
+    written, trained or deleted for a bad number.
+
+    Example:
+        >>> int_at_least(1)("3")
+        3
+        >>> int_at_least(1)("0")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: Invalid value. Expected an int >= 1. Received: 0
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"Invalid value. Expected an int >= {minimum}. Received: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"Invalid value. Expected an int >= {minimum}. Received: {value}")
+        return value
+
+    parse.__name__ = f"int >= {minimum}"
+    return parse
+
+
+POSITIVE = int_at_least(1)
+NON_NEGATIVE = int_at_least(0)
