@@ -210,12 +210,16 @@ def _train(the_plan: Plan, dataset: Dataset | Streams, partial: Path, target: Pa
         backup.replay_to = [cb for cb in declared if _judges_curves(cb)]
         run_callbacks = [*declared, backup, *callbacks]
         start = resumed.epoch if resumed else 0
+        fitted: dict[str, list[float]] = {}
         if not (resumed and (resumed.stopped or start >= int(concrete.epochs))):
-            model.fit(**the_plan.fit_inputs(dataset, replicas), epochs=int(concrete.epochs),
-                      initial_epoch=start, callbacks=run_callbacks, verbose=verbose)
+            fitted = model.fit(**the_plan.fit_inputs(dataset, replicas),
+                               epochs=int(concrete.epochs), initial_epoch=start,
+                               callbacks=run_callbacks, verbose=verbose).history
         model = inputs.in_original_units(the_plan, model, dataset)
-    # the backup kept every epoch, restored ones included, with its true number
-    history = {k: [float(v) for v in vals] for k, vals in backup.history.items()}
+    # the restored epochs first, then those run now: every epoch once, in order
+    restored = resumed.history if resumed else {}
+    history = {k: [float(v) for v in [*restored.get(k, []), *vals]]
+               for k, vals in (fitted or restored).items()}
     metrics, report = _evaluate(model, dataset, the_plan)
     return Run(
         model=model, history=history, metrics=metrics, dir=target, declaration=concrete,
