@@ -11,8 +11,8 @@ requests/s to the in-process one (no target: this is what HTTP and JSON cost).
 
 The clients run on the same machine as the server and share its cores.
 
-Usage: python benchmarks/serve.py [--requests 2000] [--clients 8] [--export DIR]
-       [--quick] [--json]
+Usage: python benchmarks/serve.py [--requests 2000] [--clients 8] [--workers 1]
+       [--export DIR] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -55,9 +55,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(export: Path, port: int) -> subprocess.Popen:
+def start_server(export: Path, port: int, workers: int) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "kerakit", "serve", str(export), "--name",
-                             "digits", "--port", str(port)], stderr=subprocess.DEVNULL)
+                             "digits", "--port", str(port), "--workers", str(workers)],
+                            stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -143,6 +144,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="1-row requests")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="kerakit serve --workers")
     parser.add_argument("--export", help="serve this export instead of training one")
     parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
     parser.add_argument("--json", action="store_true")
@@ -153,7 +155,7 @@ def main() -> int:
         export = Path(args.export) if args.export else make_export(Path(tmp),
                                                                    1 if args.quick else 5)
         port = free_port()
-        server = start_server(export, port)
+        server = start_server(export, port, args.workers)
         try:
             url = f"http://127.0.0.1:{port}"
             rows = [compare(export, url, 1, args.requests, args.clients),
@@ -162,7 +164,7 @@ def main() -> int:
             server.terminate()
             server.wait(timeout=60)
     result = {"machine": f"{os.cpu_count()} cores, TensorFlow {tf.__version__}",
-              "clients": args.clients, "rows": rows}
+              "clients": args.clients, "server_workers": args.workers, "rows": rows}
     if args.json:
         print(json.dumps(result, indent=2))
     else:

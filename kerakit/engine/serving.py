@@ -15,10 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kerakit.engine.exporting import MANIFEST, check_hashes
-from kerakit.engine.predict import conform
 from kerakit.errors import DataError, ExportError
 
 DEFAULT_PORT = 8501
@@ -134,143 +131,6 @@ def _load(model: ServedModel) -> None:
     model.loaded = loaded
 
 
-# -- requests -------------------------------------------------------------------
-
-
-def status_body(model: ServedModel) -> dict[str, Any]:
-    """A ``GetModelStatusResponse`` in its JSON form, as TF Serving answers it."""
-    return {"model_version_status": [{"version": str(model.version), "state": "AVAILABLE",
-                                      "status": {"error_code": "OK", "error_message": ""}}]}
-
-
-def metadata_body(model: ServedModel) -> dict[str, Any]:
-    """A ``GetModelMetadataResponse`` in its JSON form: the signature definitions."""
-    return {"model_spec": {"name": model.name, "signature_name": "",
-                           "version": str(model.version)},
-            "metadata": {"signature_def": {
-                "@type": "type.googleapis.com/tensorflow.serving.SignatureDefMap",
-                "signature_def": model.signature_defs}}}
-
-
-def predict_body(model: ServedModel, request: Any) -> dict[str, Any]:
-    """Answer a ``:predict`` request in the row (``instances``) or columnar (``inputs``) format.
-
-    Raises:
-        DataError: for a request TF Serving would refuse with 400.
-    """
-    request = _object(request)
-    signature, input_name = _signature(model, request.get("signature_name"))
-    if ("instances" in request) == ("inputs" in request):
-        raise DataError("Invalid request. Expected exactly one of `instances` (row format) or "
-                        f"`inputs` (columnar format). Received: keys {sorted(request)}")
-    if "instances" in request:
-        rows = request["instances"]
-        if not isinstance(rows, list) or not rows:
-            raise DataError("Invalid `instances`. Expected a non-empty list. Received: "
-                            f"{_kind(rows)}")
-        if all(isinstance(row, dict) for row in rows):
-            rows = [_named(row, input_name, f"instances[{i}]") for i, row in enumerate(rows)]
-        outputs = _run(model, signature, rows, input_name)
-        names = sorted(outputs)
-        if len(names) == 1:
-            return {"predictions": _plain(outputs[names[0]])}
-        return {"predictions": [{k: _plain(outputs[k][i]) for k in names}
-                                for i in range(len(rows))]}
-    columns = request["inputs"]
-    if isinstance(columns, dict):
-        columns = _named(columns, input_name, "inputs")
-    outputs = _run(model, signature, columns, input_name)
-    if len(outputs) == 1:
-        return {"outputs": _plain(next(iter(outputs.values())))}
-    return {"outputs": {k: _plain(v) for k, v in sorted(outputs.items())}}
-
-
-def classify_body(model: ServedModel, request: Any) -> dict[str, Any]:
-    """Answer a ``:classify`` request: label and score pairs for each example.
-
-    Raises:
-        DataError: for a request TF Serving would refuse with 400, or a model without classes.
-    """
-    request = _object(request)
-    signature, input_name = _signature(model, request.get("signature_name") or "classify")
-    outputs = model.signature_defs[signature].get("outputs", {})
-    if not {"probabilities", "class_names"} <= set(outputs):
-        raise DataError(f"Invalid request. Expected a classification signature (outputs "
-                        f"`probabilities` and `class_names`). Received: signature_name="
-                        f"{signature!r} with outputs {sorted(outputs)}")
-    examples, context = request.get("examples"), request.get("context") or {}
-    if not isinstance(examples, list) or not examples or not all(
-            isinstance(e, dict) for e in examples):
-        raise DataError("Invalid `examples`. Expected a non-empty list of objects. Received: "
-                        f"{_kind(examples)}")
-    if not isinstance(context, dict):
-        raise DataError(f"Invalid `context`. Expected an object. Received: {_kind(context)}")
-    rows = []
-    for i, example in enumerate(examples):
-        if set(example) & set(context):
-            raise DataError(f"Invalid examples[{i}]: features in `context` must not appear in "
-                            f"examples. Received: {sorted(set(example) & set(context))} in both")
-        rows.append(_named({**context, **example}, input_name, f"examples[{i}]"))
-    result = _run(model, signature, rows, input_name)
-    labels, scores = result["class_names"], result["probabilities"]
-    return {"result": [[[_text(label), float(score)] for label, score in zip(ls, ss, strict=True)]
-                       for ls, ss in zip(labels, scores, strict=True)]}
-
-
-def _object(request: Any) -> dict[str, Any]:
-    if not isinstance(request, dict):
-        raise DataError(f"Invalid request body. Expected a JSON object. Received: {_kind(request)}")
-    return request
-
-
-def _signature(model: ServedModel, name: Any) -> tuple[str, str]:
-    name = name or "serving_default"
-    if name not in model.signatures:
-        raise DataError(f"Invalid `signature_name`. Expected one of {sorted(model.signatures)}. "
-                        f"Received: signature_name={name!r}")
-    inputs = model.signature_defs[name].get("inputs", {})
-    return name, next(iter(inputs)) if len(inputs) == 1 else "inputs"
-
-
-def _named(values: dict[str, Any], input_name: str, where: str) -> Any:
-    if input_name not in values:
-        raise DataError(f"Invalid {where}: missing input `{input_name}`. Expected the key "
-                        f"{input_name!r}. Received: keys {sorted(values)}")
-    extra = sorted(set(values) - {input_name})
-    if extra:
-        raise DataError(f"Invalid {where}: unknown inputs {extra}. Expected only "
-                        f"{input_name!r}")
-    return values[input_name]
-
-
-def _run(model: ServedModel, signature: str, values: Any, input_name: str) -> dict[str, Any]:
-    import tensorflow as tf
-
-    try:
-        array = np.asarray(values)
-    except ValueError as exc:  # ragged nesting
-        raise DataError(f"Invalid input `{input_name}`: expected a rectangular array. "
-                        f"Received: {exc}") from exc
-    x = conform(array, model.input_spec, f"input `{input_name}`")
-    outputs = model.signatures[signature](**{input_name: tf.constant(x)})
-    return {k: v.numpy() for k, v in outputs.items()}
-
-
-def _plain(value: Any) -> Any:
-    value = np.asarray(value)
-    if value.dtype.kind in "SO":
-        return np.vectorize(_text, otypes=[object])(value).tolist()
-    return value.tolist()
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _kind(value: Any) -> str:
-    return f"{type(value).__name__} {json.dumps(value)[:80]}"
-
-
 # -- the app --------------------------------------------------------------------
 
 
@@ -295,11 +155,17 @@ def create_app(models: dict[str, ServedModel], max_body: int = DEFAULT_MAX_BODY)
     from starlette.routing import Route
 
     from kerakit.engine.serving_page import render_page
+    from kerakit.engine.serving_rest import (
+        classify_body,
+        metadata_body,
+        predict_body,
+        status_body,
+    )
 
     def answer(body: Any, status: int = 200) -> Response:
         return Response(json.dumps(body), status, media_type="application/json")
 
-    async def read_json(request: Request) -> Any:
+    async def read_body(request: Request) -> bytes:
         length = request.headers.get("content-length", "")
         too_big = length.isdigit() and int(length) > max_body
         body, seen = bytearray(), 0
@@ -313,11 +179,16 @@ def create_app(models: dict[str, ServedModel], max_body: int = DEFAULT_MAX_BODY)
         if too_big:
             raise DataError(f"Invalid request: the body is too large. Expected at most "
                             f"{max_body} bytes (--max-body). Received: {length or seen} bytes")
+        return bytes(body)
+
+    def respond(handler: Any, model: ServedModel, body: bytes) -> Response:
+        # Runs on a worker thread: parsing a large body must not stall the event loop.
         try:
-            return json.loads(body)
+            request = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise DataError(f"Invalid request: the body is not valid JSON. Expected a JSON "
                             f"object. Received: {exc}") from exc
+        return answer(handler(model, request))
 
     async def model_route(request: Request) -> Response:
         match = ROUTE.match(request.path_params["rest"])
@@ -338,9 +209,9 @@ def create_app(models: dict[str, ServedModel], max_body: int = DEFAULT_MAX_BODY)
                 return answer(status_body(model))
             if verb == "/metadata":
                 return answer(metadata_body(model))
-            body = await read_json(request)
+            body = await read_body(request)
             handler = predict_body if verb == ":predict" else classify_body
-            return answer(await run_in_threadpool(handler, model, body))
+            return await run_in_threadpool(respond, handler, model, body)
         except DataError as exc:
             return answer({"error": str(exc)}, 400)
         except Exception as exc:  # e.g. a TensorFlow InvalidArgumentError: the input's fault
