@@ -247,9 +247,11 @@ def require_plugins(components: list[Mapping[str, Any]]) -> None:
     Args:
         components: ``components`` entries of a manifest.
     """
-    from kerakit.registry.discovery import current_registry
+    from kerakit.registry.discovery import current_registry, import_all_plugins
 
     registry = current_registry()
+    if not components:  # a file without a manifest: any plugin may define its classes
+        import_all_plugins()
     for c in components:
         if (c["kind"], c["name"]) in registry:
             registry.import_plugin(c["plugin"])  # Keras finds its classes only once imported

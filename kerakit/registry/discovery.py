@@ -385,6 +385,9 @@ class _LazyPlugin:
         self.objects: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> _LazyPlugin:
+        return self  # one per plugin and process: a copied component still imports it once
+
     def activate(self) -> None:
         """Import the plugin and run its hooks, once.
 
