@@ -46,10 +46,10 @@ def cache_dir() -> Path:
 
     Example:
         >>> import os
-        >>> os.environ["KERAKIT_CACHE_DIR"] = "/tmp/kk-cache"
-        >>> str(cache_dir())
-        '/tmp/kk-cache'
-        >>> del os.environ["KERAKIT_CACHE_DIR"]
+        >>> from unittest import mock
+        >>> with mock.patch.dict(os.environ, {"KERAKIT_CACHE_DIR": "/tmp/kk-cache"}):
+        ...     print(cache_dir())
+        /tmp/kk-cache
     """
     explicit = os.environ.get("KERAKIT_CACHE_DIR", "").strip()
     if explicit:
