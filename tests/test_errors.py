@@ -291,6 +291,25 @@ def test_malformed_manifests_name_the_file(capsys, trained, installed_plugins, t
     assert not (tmp_path / "export").exists()
 
 
+def test_malformed_export_manifests_name_the_file(capsys, trained, tmp_path):
+    base, _ = trained
+    export = tmp_path / "export"
+    shutil.copytree(base / "export", export)
+    np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 1), dtype="float32"))
+    manifest = export / "export_manifest.json"
+    good = json.loads(manifest.read_text())
+    cases = [
+        ("[]", "Expected a JSON object. Received: a JSON list"),
+        ("{oops", "Invalid JSON in"),
+        (json.dumps({k: v for k, v in good.items() if k != "inputs"}), "`inputs` is not a list"),
+        (json.dumps({**good, "files": []}), "`files` (the SHA-256 of each file) is missing"),
+    ]
+    for text, expected in cases:
+        manifest.write_text(text)
+        err = fail(capsys, "predict", str(export), str(tmp_path / "x.npy"))
+        assert expected in err and str(manifest) in err, err
+
+
 def test_a_corrupted_model_file_says_so(capsys, trained, installed_plugins, tmp_path):
     base, _ = trained
     run = copy_run(base, tmp_path)

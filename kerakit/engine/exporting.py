@@ -418,8 +418,8 @@ def check_hashes(directory: Path) -> dict[str, Any]:
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
         raise ExportError(f"Not a kerakit export: {str(directory)!r} has no {MANIFEST}.")
-    manifest = json.loads(manifest_path.read_text())
-    expected, actual = manifest.get("files", {}), file_hashes(directory)
+    manifest = _read_export_manifest(manifest_path)
+    expected, actual = manifest["files"], file_hashes(directory)
     missing = sorted(set(expected) - set(actual))
     altered = sorted(k for k in set(expected) & set(actual) if expected[k] != actual[k])
     extra = sorted(set(actual) - set(expected))
@@ -430,6 +430,28 @@ def check_hashes(directory: Path) -> dict[str, Any]:
             f"unexpected: {extra or 'none'}."
         )
     return manifest
+
+
+def _read_export_manifest(path: Path) -> dict[str, Any]:
+    """The manifest at ``path``, with the parts ``predict`` and ``serve`` rely on checked."""
+    from kerakit.engine.saving import parse_json_object
+
+    try:
+        manifest = parse_json_object(path.read_bytes(), str(path))
+    except KerakitError as exc:
+        raise ExportError(str(exc)) from exc
+    inputs = manifest.get("inputs")
+    if not isinstance(manifest.get("files"), dict):
+        problem = "`files` (the SHA-256 of each file) is missing or not an object"
+    elif not (isinstance(inputs, list) and inputs and all(
+            isinstance(i, dict) and isinstance(i.get("shape"), list)
+            and isinstance(i.get("dtype"), str) and isinstance(i.get("name"), str)
+            for i in inputs)):
+        problem = "`inputs` is not a list of objects with a `name`, a `shape` and a `dtype`"
+    else:
+        return manifest
+    raise ExportError(f"Invalid export manifest {str(path)!r}: {problem}. Expected the manifest "
+                      "kerakit export wrote.")
 
 
 def _write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
