@@ -47,7 +47,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
 
     class Slow(keras.callbacks.Callback):  # leaves time to look and to kill mid-run
         def on_epoch_end(self, epoch, logs=None):
-            time.sleep(0.15)
+            time.sleep(0.5)
 
     kk.fit(small_model(**RESUMED_MODEL), "iris", out=sys.argv[1], seed=0, verbose=0,
            backup_every=0, callbacks=[Slow()])
