@@ -268,8 +268,11 @@ class Search:
         from kerakit.engine.report import plot_tuning, write_trials_csv
 
         best = resolve(self.decl, FixedSampler(values))
-        tag = f"tmp-{os.getpid()}"
-        write_json(directory / "best_hyperparameters.json", values)
+        directory.mkdir(parents=True, exist_ok=True)
+        tag = f"tmp-{os.getpid()}"  # one temporary name per process
+        write_json(directory / f"best_hyperparameters.{tag}.json", values)
+        os.replace(directory / f"best_hyperparameters.{tag}.json",
+                   directory / "best_hyperparameters.json")
         (directory / f"best_declaration.{tag}.json").write_text(best.to_json())
         os.replace(directory / f"best_declaration.{tag}.json",
                    directory / "best_declaration.json")

@@ -1,0 +1,172 @@
+"""Tuner engines: the hook, the default engine, dispatch, and the kerakit-optuna package.
+
+The Optuna engine's own suite (real worker processes on SQLite and on a
+journal file) runs here against the pip-installed package.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+import warnings
+
+import pytest
+from conftest import ROOT, cli_env, run_cli
+
+import kerakit as kk
+from kerakit import hp
+from kerakit.errors import PluginWarning
+from kerakit.registry.discovery import PluginInfo, current_registry
+from kerakit.tuning import engines
+from kerakit.tuning.search import join_search
+
+
+def iris_space() -> kk.Model:
+    return kk.Model(name="iris_engines", inputs=(4,), preprocess=["standardize"],
+                    blocks=[kk.use("dense_block", units=hp.Choice([4, 8], default=8))],
+                    head=kk.use("classifier", classes=3), epochs=1)
+
+
+def test_the_optuna_package_passes_its_own_tests(installed_plugins):
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             str(ROOT / "plugins" / "kerakit-optuna" / "tests")],
+                            env=cli_env(installed_plugins), capture_output=True, text=True,
+                            cwd=ROOT / "plugins" / "kerakit-optuna")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert " passed" in result.stdout and "skipped" not in result.stdout
+
+
+def test_engines_list_the_default_and_the_plugins(installed_plugins):
+    table = kk.tuner_engines()
+    assert table["keras_tuner"].plugin == "kerakit"
+    assert table["optuna"].plugin == "optuna"
+    assert type(engines.get_engine("optuna")).__name__ == "OptunaEngine"
+
+
+def test_an_unknown_engine_names_the_available_ones(installed_plugins, tmp_path):
+    with pytest.raises(ValueError, match=r"Unknown tuner engine. Expected one of: keras_tuner, "
+                                         r"optuna. Did you mean 'optuna'\?.*engine='optunaa'"):
+        kk.tune(iris_space(), "iris", engine="optunaa", directory=tmp_path / "t")
+
+
+def test_the_default_engine_takes_no_engine_options(tmp_path):
+    with pytest.raises(ValueError, match=r"Invalid option for the engine `keras_tuner`. "
+                                         r"Expected one of: none. Received: storage='x.db'"):
+        kk.tune(iris_space(), "iris", storage="x.db", directory=tmp_path / "t")
+    assert not (tmp_path / "t").exists()
+
+
+class DefaultsOnly(engines.TunerEngine):
+    """Runs one trial, of the defaults: enough to check the contract, not a real tuner."""
+
+    tuners = ("random",)
+    options = ("note",)
+    calls: list = []
+
+    def search(self, search, directory, *, overwrite, workers, note=""):
+        from kerakit.declaration.model import Sampler
+
+        plan = search.trial_plan(Sampler())
+        search.trial_started("0", {})
+        model = plan.build(adapt_data=search.dataset.x_train)
+        history = model.fit(**plan.fit_inputs(search.dataset), epochs=1, verbose=0)
+        score = history.history[search.objective][-1]
+        row = {"trial": 0, "status": "COMPLETED", "score": score, "seconds": 0.0,
+               "worker": "here", "reason": note}
+        search.trial_finished(row)
+        self.calls.append(note)
+        return search.finish(directory, [row], {}, score, 1)
+
+
+def with_engine_plugin(module: types.ModuleType):
+    """Put ``module`` in the loaded registry as plugin ``fake``; returns the undo."""
+    sys.modules[module.__name__] = module
+    plugins = current_registry().plugins
+    plugins["fake"] = PluginInfo("fake", "kerakit-fake", "0", "loaded", module=module.__name__)
+    engines._cache = None
+
+    def undo():
+        plugins.pop("fake", None)
+        sys.modules.pop(module.__name__, None)
+        engines._cache = None
+
+    return undo
+
+
+def test_a_plugin_engine_gets_the_search_and_writes_the_outputs(tmp_path, monkeypatch):
+    module = types.ModuleType("kerakit_fake_engine")
+
+    @kk.hookimpl
+    def kerakit_tuner_engines(register):
+        register("defaults_only", DefaultsOnly)
+
+    module.kerakit_tuner_engines = kerakit_tuner_engines
+    undo = with_engine_plugin(module)
+    try:
+        heard = []
+
+        class Listener:
+            def trial_started(self, trial, values):
+                heard.append(("start", trial))
+
+            def trial_finished(self, row):
+                heard.append(("end", row["trial"]))
+
+        from kerakit.tuning import search as search_module
+
+        original = search_module.prepare
+
+        def prepare(*args, **kwargs):
+            found = original(*args, **kwargs)
+            found.listeners.append(Listener())
+            return found
+
+        monkeypatch.setattr(search_module, "prepare", prepare)
+        result = kk.tune(iris_space(), "iris", engine="defaults_only", note="hi",
+                         directory=tmp_path / "t", retrain_best=True)
+        assert DefaultsOnly.calls == ["hi"]
+        assert heard == [("start", "0"), ("end", 0)]
+        for name in ("best_hyperparameters.json", "best_declaration.json", "trials.csv",
+                     "tuning.png"):
+            assert (tmp_path / "t" / name).exists()
+        assert result.best_run is not None and "accuracy" in result.best_run.metrics
+        with pytest.raises(ValueError, match=r"Invalid tuner for the engine `defaults_only`"):
+            kk.tune(iris_space(), "iris", engine="defaults_only", tuner="grid")
+    finally:
+        undo()
+
+
+def test_a_broken_engine_hook_is_dropped_with_one_warning():
+    module = types.ModuleType("kerakit_broken_engine")
+
+    @kk.hookimpl
+    def kerakit_tuner_engines(register):
+        register("first", DefaultsOnly)
+        raise RuntimeError("boom")
+
+    module.kerakit_tuner_engines = kerakit_tuner_engines
+    undo = with_engine_plugin(module)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = kk.tuner_engines()
+        assert "first" not in table and "keras_tuner" in table
+        messages = [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]
+        assert len(messages) == 1 and "plugin `fake`: RuntimeError: boom" in messages[0]
+    finally:
+        undo()
+
+
+@pytest.mark.parametrize("oracle", ["10.0.0.1:8000", "0.0.0.0:8000"])
+def test_a_chief_refuses_a_non_loopback_address(oracle):
+    with pytest.raises(ValueError, match=rf"Invalid oracle address for the chief.*"
+                                         rf"--allow-remote-oracle.*Received: oracle='{oracle}'"):
+        join_search(iris_space(), "iris", role="chief", oracle=oracle)
+
+
+def test_the_cli_chief_needs_the_flag_for_a_remote_address():
+    result = run_cli("tune", "--chief", "--oracle", "10.0.0.1:8000", "--max-trials", "1")
+    assert result.returncode != 0
+    assert "Invalid oracle address for the chief" in result.stderr
+    assert "--allow-remote-oracle" in result.stderr
