@@ -292,6 +292,8 @@ def check_data(plan: Plan, data: Dataset | Streams) -> None:
             features, labels out of range for the head, or empty splits.
     """
     expected = plan.declaration.inputs.shape
+    if isinstance(data, Dataset) and data.columns:
+        _check_backend(data.columns)
     if isinstance(data, Streams):
         got = data.input_shape
         if not _shape_matches(expected, got):
@@ -342,6 +344,19 @@ def check_data(plan: Plan, data: Dataset | Streams) -> None:
         raise DataError(
             f"Invalid data `{data.name}`: the validation split is empty. Expected "
             "validation_split > 0 or a `val` split; early stopping and the curves need it."
+        )
+
+
+def _check_backend(columns: dict[str, str]) -> None:
+    import keras
+
+    if keras.backend.backend() != "tensorflow" and "categorical" in columns.values():
+        names = [c for c, k in columns.items() if k == "categorical"]
+        raise DataError(
+            "Categorical table columns need the TensorFlow backend: StringLookup and "
+            "IntegerLookup run TensorFlow ops. Expected KERAS_BACKEND=tensorflow, or only "
+            f"numeric columns. Received: backend {keras.backend.backend()!r} and categorical "
+            f"columns {names}; set columns={{{names[0]!r}: 'ignore'}} to leave one out"
         )
 
 

@@ -10,7 +10,8 @@ its SavedModel take raw rows.
 - numeric: ``Normalization``, then a missing value becomes 0, the training mean;
 - categorical: ``StringLookup`` (or ``IntegerLookup`` for integer columns) with
   one out-of-vocabulary bucket, one-hot up to :data:`ONE_HOT_MAX` categories,
-  an ``Embedding`` above; a missing value is the category ``""``.
+  an ``Embedding`` above; a missing value is ``""``, the lookup's mask token,
+  a category of its own (all zeros one-hot, its own embedding row).
 """
 
 from __future__ import annotations
@@ -402,8 +403,11 @@ def _category_layers(key: str, values: np.ndarray, integer: bool) -> list[Any]:
     lookup_class = keras.layers.IntegerLookup if integer else keras.layers.StringLookup
     vocabulary = np.unique(values)
     one_hot = len(vocabulary) <= ONE_HOT_MAX
+    # A missing value ("") is the mask token: all zeros one-hot, or its own embedding row.
+    # (As a vocabulary entry, "" would not survive saving.)
+    masked = {} if integer else {"mask_token": MISSING}
     lookup = lookup_class(num_oov_indices=1, output_mode="one_hot" if one_hot else "int",
-                          name=f"{key}_lookup")
+                          name=f"{key}_lookup", **masked)
     lookup.adapt(values)
     if one_hot:
         return [lookup]
