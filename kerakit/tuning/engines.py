@@ -26,7 +26,7 @@ import pluggy
 
 from kerakit import hookspecs
 from kerakit.errors import PluginWarning
-from kerakit.registry.discovery import BUILTIN_PLUGIN, current_registry
+from kerakit.registry.discovery import BUILTIN_PLUGIN, LOCAL_PLUGIN, current_registry
 
 if TYPE_CHECKING:
     from kerakit.tuning.search import Search, TuneResult
@@ -174,7 +174,8 @@ def _plugin_engines() -> dict[str, list[EngineInfo]]:
     found: dict[str, list[EngineInfo]] = {}
     failures = []
     for info in registry.plugins.values():
-        if info.status != "loaded" or not info.module or info.name == BUILTIN_PLUGIN:
+        if info.status != "loaded" or not info.module or info.name in (BUILTIN_PLUGIN,
+                                                                         LOCAL_PLUGIN):
             continue
         try:
             for engine in _engines_of(info.name, info.module):
