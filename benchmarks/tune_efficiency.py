@@ -169,6 +169,7 @@ def main() -> int:
                 f"{name}_test_accuracy": round(ours["test_accuracy"], 4),
             })
         rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)  # a long run shows each seed
     summary = {"machine": f"{os.cpu_count()} cores, backend {keras.backend.backend()}",
                "trials": args.trials, "epochs": args.epochs, "seeds": args.seeds}
     for name in SIDES:
