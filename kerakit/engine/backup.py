@@ -88,7 +88,7 @@ class TrainingBackup(keras.callbacks.Callback):
         if optimizer is not None and not optimizer.built:
             optimizer.build(model.trainable_variables)  # so its slots load too
         variables = [*model.weights, *(optimizer.variables if optimizer is not None else [])]
-        before = [v.numpy() for v in variables]
+        before = [keras.ops.convert_to_numpy(v) for v in variables]
         try:
             model.load_weights(weights)
         except Exception as exc:  # any reader error: a torn or foreign file
