@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ def input_kind(manifest: dict[str, Any]) -> str:
     are ``"array"`` and are served through the REST API only.
     """
     shape = manifest["inputs"][0]["shape"][1:]
-    if len(shape) == 3 and shape[-1] in (1, 3):
+    if len(shape) == 3 and shape[-1] in (1, 3) and all(isinstance(d, int) for d in shape):
         return "image"
     if len(shape) == 1 and manifest.get("columns"):
         return "table"
@@ -147,6 +148,7 @@ def create_app(models: dict[str, ServedModel], max_body: int = DEFAULT_MAX_BODY)
     Returns:
         A Starlette application.
     """
+    import tensorflow as tf
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
@@ -212,10 +214,11 @@ def create_app(models: dict[str, ServedModel], max_body: int = DEFAULT_MAX_BODY)
             body = await read_body(request)
             handler = predict_body if verb == ":predict" else classify_body
             return await run_in_threadpool(respond, handler, model, body)
-        except DataError as exc:
+        except (DataError, tf.errors.InvalidArgumentError) as exc:  # the request's fault
             return answer({"error": str(exc)}, 400)
-        except Exception as exc:  # e.g. a TensorFlow InvalidArgumentError: the input's fault
-            return answer({"error": f"{type(exc).__name__}: {exc}"}, 400)
+        except Exception as exc:  # a fault of the server: logged in full, answered briefly
+            traceback.print_exc()
+            return answer({"error": f"Internal error: {type(exc).__name__}: {exc}"}, 500)
 
     async def page(request: Request) -> Response:
         return HTMLResponse(render_page([m.describe() for m in models.values()]))
