@@ -436,10 +436,13 @@ def _run_tracker(tracker: Any) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = TrackedRun("conformance", "conformance", "train", run_dir=Path(tmp) / "run",
                          hyperparameters={"blocks.0.units": 8}, data={"name": "zeros"})
-        tracker.start_run(run)
+        def call(method: str, *args: Any) -> None:
+            getattr(tracker, method, lambda *a: None)(*args)  # every method is optional
+
+        call("start_run", run)
         for epoch in range(2):
-            tracker.log_epoch(run, epoch, {"loss": 1.0 / (epoch + 1)})
-        tracker.end_run(run, RunOutcome(metrics={"loss": 0.5}))
+            call("log_epoch", run, epoch, {"loss": 1.0 / (epoch + 1)})
+        call("end_run", run, RunOutcome(metrics={"loss": 0.5}))
 
 
 def _run_batch_augmentation(augment: Any) -> None:

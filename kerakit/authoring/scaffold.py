@@ -130,6 +130,16 @@ class EpochPrinter(keras.callbacks.Callback):
     def get_config(self):
         return {"every": self.every}
 '''),
+    "trackers": ("epoch_logger", '''
+class EpochLogger:
+    """Print each run's metrics at every epoch (a tracker; each method is optional)."""
+
+    def start_run(self, run):
+        print(f"{run.kind} {run.name}: {run.hyperparameters}")
+
+    def log_epoch(self, run, epoch, metrics):
+        print(f"{run.name} epoch {epoch + 1}: {metrics}")
+'''),
     "datasets": ("iris_small", '''
 def iris_small(val_size: float = 0.2, test_size: float = 0.2, seed: int = 0):
     """Iris from scikit-learn, split for training."""
@@ -230,9 +240,11 @@ conformance kit over every one of them.
 
 
 def _plugin_source(name: str, package: str, kinds: Sequence[str]) -> str:
+    # the trackers hook arrived in plugin API 1.1
+    api = f'"{PLUGIN_API_VERSION}.1"' if "trackers" in kinds else str(PLUGIN_API_VERSION)
     parts = [f'"""Hook implementations of the kerakit plugin `{name}`."""\n',
              "import keras\nfrom keras import ops  # noqa: F401\n\nimport kerakit\n",
-             f'PACKAGE = "{package}"\nKERAKIT_PLUGIN_API = [{PLUGIN_API_VERSION}]\n']
+             f'PACKAGE = "{package}"\nKERAKIT_PLUGIN_API = [{api}]\n']
     for kind in kinds:
         parts.append(EXAMPLES[kind][1])
     for kind in kinds:

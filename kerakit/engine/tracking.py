@@ -177,8 +177,11 @@ class Tracking:
 
     def _each(self, method: str, *args: Any) -> None:
         for name, tracker in list(self.trackers):
+            call = getattr(tracker, method, None)  # every method is optional
+            if call is None:
+                continue
             try:
-                getattr(tracker, method)(*args)
+                call(*args)
             except Exception as exc:
                 self._switch_off(name, method, exc)
 
