@@ -70,7 +70,7 @@ class TensorBoardHParams(Tracker):
             for name, value in metrics.items():
                 if isinstance(value, (int, float)) and math.isfinite(value):
                     tf.summary.scalar(name, value, step=epoch)
-        writer.flush()
+        # no flush per epoch: the writer flushes on its own clock and when the run ends
         if run.parent is not None and run.parent.id in self._metrics:
             self._metrics[run.parent.id].update(metrics)
 
