@@ -187,7 +187,7 @@ def tune(
                 outcome.metrics = {search.objective: float(result.best_score)}
         if retrain_best:
             result.best_run = retrain(result.best, search.dataset, directory / "best_run",
-                                      result.best_epochs or int(result.best.epochs))
+                                      result.best_epochs or int(result.best.epochs), track)
     return result
 
 
@@ -418,7 +418,8 @@ def collect(search: Search, directory: Path, *, retrain_best: bool = False) -> T
     return result
 
 
-def retrain(best: Model, data: Dataset, out: Path, epochs: int) -> Any:
+def retrain(best: Model, data: Dataset, out: Path, epochs: int,
+            track: Sequence[str] = ()) -> Any:
     """Train the best declaration on train + validation, then evaluate on test.
 
     Early stopping is dropped, since the validation data is now trained on;
@@ -435,7 +436,7 @@ def retrain(best: Model, data: Dataset, out: Path, epochs: int) -> Any:
         data.y_test, task=data.task, class_names=data.class_names)
     callbacks = [c for c in best.callbacks if c.short_name not in ("early_stopping",)]
     return fit(best.replace(callbacks=callbacks, epochs=epochs), merged, out=out,
-               overwrite=True, verbose=0)
+               overwrite=True, verbose=0, track=track)
 
 
 def _check_objective(model: Any, data: Dataset, objective: str) -> None:
