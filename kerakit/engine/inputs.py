@@ -60,8 +60,6 @@ def load_data(data: Any, plan: Plan, *, in_memory: bool = False) -> Dataset | St
 
 
 def _load(data: Any, plan: Plan, in_memory: bool) -> Dataset | Streams:
-    from kerakit.data import is_table
-
     decl, head = plan.declaration, plan.head
     names = list(head.class_names) if head.class_names else None
     val_size = float(decl.validation_split)
@@ -177,8 +175,6 @@ def with_target(data: Any, target: str | Sequence[str] | None) -> Any:
     """
     if target is None or (not isinstance(target, str) and not list(target)):
         return data
-    from kerakit.data import is_table
-
     if not (is_table(data) or isinstance(data, (str, Path))):
         raise DataError("Invalid `target`. Expected it with a table file or a DataFrame. "
                         f"Received: target={target!r} with data of type {type(data).__name__}")
@@ -199,12 +195,10 @@ def prepare(data: Any, plan: Plan, *, in_memory: bool = False
     Raises:
         DataError: for data that does not fit the declaration.
     """
-    from kerakit.engine.plan import plan as make_plan
-
     dataset = load_data(data, plan, in_memory=in_memory)
     if isinstance(dataset, Dataset) and dataset.columns \
             and dict(plan.declaration.columns or {}) != dataset.columns:
-        plan = make_plan(plan, columns=dataset.columns)
+        plan = plan.with_columns(dataset.columns)
     check_data(plan, dataset)
     return plan, dataset
 
@@ -272,8 +266,6 @@ def join_rows(first: Any, second: Any) -> Any:
 
 def model_x(x: Any) -> Any:
     """Features as the model takes them: a table's columns by name, arrays as they are."""
-    from kerakit.data import is_table
-
     if is_table(x):
         from kerakit.engine.tables import model_inputs
 

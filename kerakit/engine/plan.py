@@ -186,6 +186,10 @@ class Plan:
                 raise DeclarationError(f"callbacks[{i}] ({ref.name}): {exc}") from exc
         return out
 
+    def with_columns(self, columns: dict[str, str]) -> Plan:
+        """This plan for a table whose columns have these kinds (the builder encodes them)."""
+        return plan(self, columns=dict(columns))
+
     def fit_inputs(self, data: Any, replicas: int = 1) -> dict[str, Any]:
         """Keyword arguments for ``model.fit``: see :func:`kerakit.engine.inputs.fit_inputs`."""
         return inputs.fit_inputs(self, data, replicas)
