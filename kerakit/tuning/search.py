@@ -7,6 +7,10 @@ own (random, Bayesian, Hyperband or grid), with kerakit's additions: one
 progress line per trial, failed trials recorded with their reason, atomic
 state files for resuming after ``kill -9``, and the outputs written to the
 tuning directory.
+
+KerasTuner is the default tuner engine; a plugin's engine
+(:mod:`kerakit.tuning.engines`) gets the same checked :class:`Search` and
+writes the same outputs through :meth:`Search.finish`.
 """
 
 from __future__ import annotations
