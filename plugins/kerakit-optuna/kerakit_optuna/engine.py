@@ -149,8 +149,12 @@ class _Loop:
         if search.options.max_epochs:
             epochs = min(epochs, search.options.max_epochs)
         reporter = _reporter_class()(trial, search.objective)
+        # experiment trackers listening to the search report the trial's epochs
+        tracking = [cb for listener in search.listeners
+                    if hasattr(listener, "trial_callbacks")
+                    for cb in listener.trial_callbacks(str(trial.number))]
         callbacks = [*trial_plan.callbacks(run_dir=None), keras.callbacks.TerminateOnNaN(),
-                     reporter]
+                     reporter, *tracking]
         try:
             history = model.fit(**trial_plan.fit_inputs(search.dataset), epochs=epochs,
                                 callbacks=callbacks, verbose=0)
