@@ -39,7 +39,7 @@ import tensorflow as tf
 
 import kerakit as kk
 
-WARMUP = 16
+WARMUP = 64  # requests per size before measuring: first calls build TensorFlow kernels
 BIG_BATCH = 64
 
 
