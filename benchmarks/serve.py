@@ -74,12 +74,12 @@ def start_server(export: Path, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("kerakit serve did not answer in 120 s")
 
 
-def load(call: Callable[[int], None], requests: int, clients: int) -> dict[str, float]:
-    """Run ``call(i)`` ``requests`` times from ``clients`` threads; throughput and latency."""
+def load(call: Callable[[int, int], None], requests: int, clients: int) -> dict[str, float]:
+    """Run ``call(client, i)`` ``requests`` times from ``clients`` threads; throughput, latency."""
     latencies: list[float] = []
     lock, counter = threading.Lock(), iter(range(requests))
 
-    def worker() -> None:
+    def worker(client: int) -> None:
         own = []
         while True:
             with lock:
@@ -87,12 +87,12 @@ def load(call: Callable[[int], None], requests: int, clients: int) -> dict[str, 
             if i is None:
                 break
             start = time.perf_counter()
-            call(i)
+            call(client, i)
             own.append(time.perf_counter() - start)
         with lock:
             latencies.extend(own)
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -105,18 +105,18 @@ def load(call: Callable[[int], None], requests: int, clients: int) -> dict[str, 
             "p99_ms": round(float(np.percentile(ms, 99)), 2)}
 
 
-def http_caller(url: str, bodies: list[bytes]) -> Callable[[int], None]:
-    local = threading.local()
+def http_caller(url: str, bodies: list[bytes], clients: int) -> Callable[[int, int], None]:
+    # Without TCP_NODELAY, the body waits for the ACK of the headers (Nagle and delayed
+    # ACK: about 40 ms on Linux) whenever they go in separate writes.
+    nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    # One keep-alive connection per client, opened in the warm-up and kept for the run.
+    pool = [httpx.Client(base_url=url, timeout=60,
+                         transport=httpx.HTTPTransport(socket_options=nodelay))
+            for _ in range(clients)]
     headers = {"Content-Type": "application/json"}
 
-    def call(i: int) -> None:
-        if not hasattr(local, "client"):
-            # Without TCP_NODELAY, the body waits for the ACK of the headers (Nagle and
-            # delayed ACK: about 40 ms on Linux) whenever they go in separate writes.
-            nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-            local.client = httpx.Client(base_url=url, timeout=60,
-                                        transport=httpx.HTTPTransport(socket_options=nodelay))
-        response = local.client.post("/v1/models/digits:predict",
+    def call(client: int, i: int) -> None:
+        response = pool[client].post("/v1/models/digits:predict",
                                      content=bodies[i % len(bodies)], headers=headers)
         if response.status_code != 200:
             raise SystemExit(f"request failed: {response.status_code} {response.text[:300]}")
@@ -125,10 +125,10 @@ def http_caller(url: str, bodies: list[bytes]) -> Callable[[int], None]:
     return call
 
 
-def in_process_caller(export: Path, batches: list[np.ndarray]) -> Callable[[int], None]:
+def in_process_caller(export: Path, batches: list[np.ndarray]) -> Callable[[int, int], None]:
     signature = tf.saved_model.load(str(export)).signatures["serving_default"]
 
-    def call(i: int) -> None:
+    def call(client: int, i: int) -> None:
         signature(inputs=tf.constant(batches[i % len(batches)]))["outputs"].numpy()
 
     return call
@@ -139,7 +139,8 @@ def compare(export: Path, url: str, rows: int, requests: int, clients: int) -> d
     batches = [x[(i * rows) % (len(x) - rows):][:rows] for i in range(32)]
     # Bodies are encoded once, up front: the clients share the server's cores, and encoding
     # JSON in them would be counted against the server.
-    served = http_caller(url, [json.dumps({"instances": b.tolist()}).encode() for b in batches])
+    served = http_caller(url, [json.dumps({"instances": b.tolist()}).encode() for b in batches],
+                         clients)
     direct = in_process_caller(export, batches)
     load(served, WARMUP, clients)
     load(direct, WARMUP, clients)
