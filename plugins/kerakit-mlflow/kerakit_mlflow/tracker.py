@@ -42,6 +42,7 @@ class MlflowTracker(Tracker):
         self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
         self.ids: dict[str, str] = {}  # kerakit run id -> MLflow run id
+        self.pending: dict[str, list[Any]] = {}  # kerakit run id -> epochs still being written
 
     def start_run(self, run: TrackedRun) -> None:
         tags = {"kerakit.kind": run.kind, "mlflow.source.name": "kerakit"}
@@ -59,13 +60,17 @@ class MlflowTracker(Tracker):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self.client.log_batch(self.ids[run.id], metrics=[
+        # written by MLflow's background thread: the next epoch need not wait for the store
+        operation = self.client.log_batch(self.ids[run.id], synchronous=False, metrics=[
             Metric(_key(k), float(v), now, epoch) for k, v in metrics.items()])
+        self.pending.setdefault(run.id, []).append(operation)
 
     def end_run(self, run: TrackedRun, outcome: RunOutcome) -> None:
         from mlflow.entities import Metric
 
         run_id = self.ids[run.id]
+        for operation in self.pending.pop(run.id, []):
+            operation.wait()  # every epoch is stored before the run is closed
         prefix = "test_" if run.kind == "train" else "best_"
         now = int(time.time() * 1000)
         if outcome.metrics:
