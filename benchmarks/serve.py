@@ -134,7 +134,8 @@ def in_process_caller(export: Path, batches: list[np.ndarray]) -> Callable[[int,
     return call
 
 
-def compare(export: Path, url: str, rows: int, requests: int, clients: int) -> dict:
+def compare(export: Path, url: str, rows: int, requests: int, clients: int,
+            warmup: int) -> dict:
     x = kk.get_component("datasets", "digits").create().x_test.astype("float32")
     batches = [x[(i * rows) % (len(x) - rows):][:rows] for i in range(32)]
     # Bodies are encoded once, up front: the clients share the server's cores, and encoding
@@ -142,8 +143,8 @@ def compare(export: Path, url: str, rows: int, requests: int, clients: int) -> d
     served = http_caller(url, [json.dumps({"instances": b.tolist()}).encode() for b in batches],
                          clients)
     direct = in_process_caller(export, batches)
-    load(served, WARMUP, clients)
-    load(direct, WARMUP, clients)
+    load(served, warmup, clients)
+    load(direct, warmup, clients)
     server, baseline = load(served, requests, clients), load(direct, requests, clients)
     return {"rows_per_request": rows, "requests": requests, "server": server,
             "in_process": baseline,
@@ -159,8 +160,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    warmup = WARMUP
     if args.quick:
-        args.requests = 160
+        args.requests, warmup = 160, 16
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(args.export) if args.export else make_export(Path(tmp),
                                                                    1 if args.quick else 5)
@@ -168,8 +170,9 @@ def main() -> int:
         server = start_server(export, port, args.workers)
         try:
             url = f"http://127.0.0.1:{port}"
-            rows = [compare(export, url, 1, args.requests, args.clients),
-                    compare(export, url, BIG_BATCH, max(args.requests // 4, 40), args.clients)]
+            rows = [compare(export, url, 1, args.requests, args.clients, warmup),
+                    compare(export, url, BIG_BATCH, max(args.requests // 4, 40), args.clients,
+                            warmup)]
         finally:
             server.terminate()
             server.wait(timeout=60)
