@@ -12,8 +12,9 @@ import errno
 import zipfile
 from pathlib import Path
 
-# Raised for a bad argument or input, never for a bug in kerakit.
-EXPECTED = (ValueError, LookupError, OSError, EOFError, zipfile.BadZipFile)
+# Raised for a bad argument or input. A bare KeyError or IndexError is not among
+# them: its message (just the key) says nothing to a user, so it is reported as a bug.
+EXPECTED = (ValueError, OSError, EOFError, zipfile.BadZipFile)
 
 
 def describe(exc: BaseException) -> str | None:
@@ -22,7 +23,7 @@ def describe(exc: BaseException) -> str | None:
     Example:
         >>> describe(IsADirectoryError(21, "Is a directory", "runs"))
         "Invalid path 'runs'. Expected a file. Received: a directory"
-        >>> describe(AttributeError("x")) is None
+        >>> describe(KeyError("kind")) is None
         True
     """
     from kerakit.errors import KerakitError
