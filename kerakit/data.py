@@ -161,7 +161,7 @@ def class_indices(y: np.ndarray, class_names: Sequence[str] | None,
         bad = np.flatnonzero((y < 0) | (y >= len(class_names)))
         if bad.size:
             raise DataError(
-                f"Invalid label in `{name}`. Expected class indices in [0, "
+                f"Invalid label in `{name}`. Expected integer class indices in [0, "
                 f"{len(class_names) - 1}] for the classes {list(class_names)}. Received: label "
                 f"{y[bad[0]]} at row {bad[0]} ({bad.size} out of range)"
             )

@@ -247,8 +247,8 @@ def test_a_single_out_of_range_label_is_named_before_splitting():
     x = np.zeros((40, 2), "float32")
     y = np.array([0, 1] * 19 + [0, 7])
     decl = kk.Model((2,), ["dense_block"], kk.use("classifier", classes=2))
-    with pytest.raises(DataError, match=r"Expected class indices in \[0, 1\] for the classes "
-                                        r"\['0', '1'\]. Received: label 7 at row 39"):
+    with pytest.raises(DataError, match=r"Expected integer class indices in \[0, 1\] for the "
+                                        r"classes \['0', '1'\]. Received: label 7 at row 39"):
         load_data((x, y), kk.plan(decl))
     with pytest.raises(DataError, match=r"Expected one of the classes \['a', 'b'\]. "
                                         r"Received: 'c' at row 2"):
@@ -299,6 +299,10 @@ def test_image_folder_trains_with_the_default_cnn(tmp_path: Path):
     assert run.report and set(run.metrics) == {"accuracy", "loss"}
     big = np.asarray(run.model.predict(np.zeros((1, 16, 16, 1), "float32"), verbose=0))
     assert big.shape == (1, 3)  # the model resizes whatever it is given
+    from kerakit.engine.predict import conform
+
+    signature = {"shape": [None, None, None, 1], "dtype": "float32"}  # as exported
+    assert conform(np.zeros((8, 8, 1)), signature).shape == (1, 8, 8, 1)
 
 
 @pytest.mark.parametrize(("make", "message"), [

@@ -155,7 +155,7 @@ def test_numpy_data_is_split_and_checked(tmp_path):
     ((np.full((50, 4), np.nan, "float32"), np.zeros(50, "int64")), "Expected finite features"),
     ((np.zeros((50, 4), "float32"), np.full(50, 7)), "Expected integer class indices in [0, 2]"),
     ((np.zeros((0, 4), "float32"), np.zeros(0, "int64")), "Expected at least one sample"),
-    ((np.zeros((4, 4), "float32"), np.arange(4)), "Cannot split"),
+    ((np.zeros((4, 4), "float32"), np.arange(4) % 3), "Cannot split"),  # one sample per class
     ((np.zeros((10, 4), "float32"), np.zeros(9, "int64")), "as many targets as samples"),
     (42, "Invalid data"),
 ])
