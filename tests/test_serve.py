@@ -27,8 +27,10 @@ import kerakit as kk
 from kerakit.cli import main as cli_main
 from kerakit.engine.exporting import check_hashes
 from kerakit.engine.predict import predict_file
-from kerakit.engine.serving import input_kind
+from kerakit.engine.serving import ServedModel, input_kind
 from kerakit.engine.serving_page import render_page
+from kerakit.engine.serving_rest import predict_body
+from kerakit.errors import DataError
 
 MAX_BODY = 100_000
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -246,6 +248,14 @@ def test_input_kind_and_the_page_data():
     assert input_kind({**flat, "columns": ["a", "b", "c", "d"]}) == "table"
     page = render_page([{"name": "</script><b>", "version": 1}])
     assert "</script><b>" not in page and "\\u003c/script>" in page
+
+
+def test_models_with_several_inputs_are_refused_by_name(tmp_path):
+    table = ServedModel("table", 1, tmp_path, {"inputs": [], "columns": ["a", "b"]},
+                        signature_defs={"serving_default": {"inputs": {"a": {}, "b": {}}}},
+                        signatures={"serving_default": None})
+    with pytest.raises(DataError, match=r"several named inputs \(a, b\).*table models"):
+        predict_body(table, {"instances": [{"a": 1.0, "b": 2.0}]})
 
 
 def test_a_browser_uploads_a_digit_and_reads_the_class(server, exports, digits_x, tmp_path):

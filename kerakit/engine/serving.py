@@ -55,15 +55,15 @@ class ServedModel:
 def input_kind(manifest: dict[str, Any]) -> str:
     """What the page offers: ``"image"``, ``"table"`` (flat rows with column names) or ``"array"``.
 
-    The page offers an upload box for images. Table models get a form once
-    exports carry their column names (``manifest["columns"]``); until then they
-    are ``"array"`` and are served through the REST API only.
+    The page offers an upload box for images. Table models (exports that
+    record their ``columns``) are the hook for a form with one field per column,
+    not built yet.
     """
+    if manifest.get("columns"):
+        return "table"
     shape = manifest["inputs"][0]["shape"][1:]
     if len(shape) == 3 and shape[-1] in (1, 3) and all(isinstance(d, int) for d in shape):
         return "image"
-    if len(shape) == 1 and manifest.get("columns"):
-        return "table"
     return "array"
 
 

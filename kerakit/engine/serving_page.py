@@ -107,8 +107,8 @@ for (const model of models) {
     const out = add(section, "div", undefined, {"class": "result"});
     input.addEventListener("change", () => input.files[0] && tryImage(model, input.files[0], out));
   } else {
-    // Hook for table models (kind "table", once exports carry their column names):
-    // a form with one field per column goes here.
+    // Hook for table models (kind "table": exports that record their columns): a form
+    // with one field per column goes here; not built yet.
     add(section, "p", "Send inputs through the REST API (see the curl examples in the docs).");
   }
 }

@@ -111,7 +111,11 @@ def _signature(model: ServedModel, name: Any) -> tuple[str, str]:
         raise DataError(f"Invalid `signature_name`. Expected one of {sorted(model.signatures)}. "
                         f"Received: signature_name={name!r}")
     inputs = model.signature_defs[name].get("inputs", {})
-    return name, next(iter(inputs)) if len(inputs) == 1 else "inputs"
+    if len(inputs) != 1:
+        raise DataError(f"Invalid request for model {model.name!r}: its signature {name!r} takes "
+                        f"several named inputs ({', '.join(sorted(inputs))}). Expected a model "
+                        "with one input: kerakit serve does not serve table models yet.")
+    return name, next(iter(inputs))
 
 
 def _named(values: dict[str, Any], input_name: str, where: str) -> Any:
