@@ -119,7 +119,20 @@ class MlflowTracker(Tracker):
             root = root.parent
         name = self.experiment or root.declaration.get("name") or "kerakit"
         found = self.client.get_experiment_by_name(name)
-        return found.experiment_id if found is not None else self.client.create_experiment(name)
+        if found is not None:
+            return found.experiment_id
+        return self.client.create_experiment(name, artifact_location=self._artifacts(name))
+
+    def _artifacts(self, experiment: str) -> str | None:
+        """Beside a local sqlite store: ``<its folder>/mlruns/<experiment>``.
+
+        MLflow would otherwise put them in ``./mlruns`` of whatever directory the
+        run happened to start in.
+        """
+        if not self.uri.startswith("sqlite:///") or self.uri == "sqlite:///:memory:":
+            return None  # a server or a remote store chooses
+        database = Path(self.uri[len("sqlite:///"):]).resolve()
+        return (database.parent / "mlruns" / _key(experiment).replace(" ", "_")).as_uri()
 
 
 def _key(name: Any) -> str:

@@ -135,3 +135,6 @@ def test_long_and_odd_values_become_valid_params(tmp_path):
     assert logged.data.params["c_d"] == "[1, 2]"
     assert logged.info.status == "KILLED"
     assert logged.data.tags["kerakit.status"] == "pruned"
+    # artifacts sit beside the store, not in whatever directory the run started in
+    experiment = tracker.client.get_experiment_by_name("odd")
+    assert experiment.artifact_location == (tmp_path / "mlruns" / "odd").as_uri()
