@@ -170,3 +170,70 @@ def test_the_cli_chief_needs_the_flag_for_a_remote_address():
     assert result.returncode != 0
     assert "Invalid oracle address for the chief" in result.stderr
     assert "--allow-remote-oracle" in result.stderr
+
+
+CONDITIONAL = kk.Model(
+    name="space", inputs=(8, 8, 1),
+    blocks=[hp.OneOf(kk.use("conv_block", filters=hp.Choice([8, 16]),
+                            kernel_size=hp.Int(3, 5, step=2)),
+                     kk.use("residual_conv_block", filters=hp.Int(8, 32, step=8, log=False))),
+            "global_avg_pool",
+            kk.use("dropout", rate=hp.Float(0.0, 0.5, step=0.1))],
+    head=kk.use("classifier", classes=10),
+    optimizer=hp.OneOf(kk.use("adam", learning_rate=hp.Float(1e-4, 1e-2, log=True)),
+                       kk.use("sgd", momentum=hp.Boolean()), "rmsprop"),
+    batch_size=hp.Choice([16, 32]), epochs=hp.Int(2, 6))
+
+
+def test_the_optuna_search_space_matches_the_keras_tuner_engine(installed_plugins):
+    import keras_tuner as kt
+    import optuna
+    from kerakit_optuna.sampler import OptunaSampler, distribution
+
+    from kerakit.declaration.model import resolve
+    from kerakit.tuning.search_space import TunerSampler
+
+    class EveryBranch(TunerSampler):
+        all_branches = True  # declare every option's placeholders, as trials discover them
+
+    kt_hp = kt.HyperParameters()
+    resolve(CONDITIONAL, EveryBranch(kt_hp))
+    kt_space = {p.name: p for p in kt_hp.space}
+    assert set(kt_space) == set(CONDITIONAL.hyperparameters())
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen: set[str] = set()
+    for _ in range(60):
+        trial = study.ask()
+        resolve(CONDITIONAL, OptunaSampler(trial))
+        seen |= set(trial.params)
+        # the names Optuna drew are exactly the ones KerasTuner holds active for these values
+        hps = kt_hp.copy()
+        for name, p in kt_space.items():
+            hps.values[name] = trial.params.get(name, p.default)
+        active = {name for name, p in kt_space.items() if hps.is_active(p)}
+        assert set(trial.params) == active, (trial.params, active)
+        for name, value in trial.params.items():
+            assert _in_keras_tuner_domain(kt_space[name], value), (name, value)
+        study.tell(trial, 0.0)
+    assert seen == set(kt_space)
+    # and the domains agree value for value where they are finite
+    for name, p in CONDITIONAL.hyperparameters().items():
+        dist, kt_p = distribution(p), kt_space[name]
+        if isinstance(kt_p, kt.engine.hyperparameters.Boolean):
+            assert set(dist.choices) == set(kt_p.values), name
+        elif isinstance(kt_p, kt.engine.hyperparameters.Choice):
+            assert list(dist.choices) == list(kt_p.values), name
+        else:
+            assert (dist.low, dist.high, dist.log, dist.step or None) == (
+                kt_p.min_value, kt_p.max_value, kt_p.sampling == "log",
+                kt_p.step if kt_p.step != 1 or isinstance(dist.low, int) else None), name
+
+
+def _in_keras_tuner_domain(p, value) -> bool:
+    if not hasattr(p, "min_value"):  # Choice, Boolean
+        return value in p.values
+    if not p.min_value <= value <= p.max_value + 1e-9:
+        return False
+    return not p.step or abs((value - p.min_value) / p.step - round((value - p.min_value)
+                                                                     / p.step)) < 1e-6

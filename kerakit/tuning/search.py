@@ -240,6 +240,11 @@ class Search:
     #: Told of each trial's start and end (``trial_started`` / ``trial_finished``).
     listeners: list[Any] = field(default_factory=list)
 
+    @property
+    def direction(self) -> str:
+        """``"min"`` or ``"max"``: which way the objective improves."""
+        return direction(self.objective)
+
     def trial_plan(self, sampler: Sampler) -> Plan:
         """One trial's plan: the declaration resolved with ``sampler``, on the search's registry."""
         return plan(self.decl, sampler, registry=self.default.registry)

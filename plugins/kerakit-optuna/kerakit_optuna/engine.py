@@ -14,13 +14,15 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kerakit import TunerEngine, TuneResult
 from kerakit.errors import KerakitError
-from kerakit.tuning.engines import TunerEngine
-from kerakit.tuning.search import Search, TuneResult, direction
 from kerakit_optuna import study as studies
 from kerakit_optuna.sampler import OptunaSampler, grid_values
+
+if TYPE_CHECKING:
+    from kerakit.tuning.search import Search
 
 PRUNERS = ("median", "hyperband", "none")
 STATUS = {"COMPLETE": "COMPLETED", "PRUNED": "PRUNED", "FAIL": "FAILED",
@@ -68,7 +70,7 @@ class OptunaEngine(TunerEngine):
         budget = self._budget(search)
         loop = _Loop(search, directory, heartbeat)
         loop.study = studies.join_study(
-            studies.open_storage(url), name, direction=_optuna_direction(search.objective),
+            studies.open_storage(url), name, direction=_optuna_direction(search),
             sampler_for=lambda joined: _sampler(search, budget, joined),
             pruner=_pruner(pruner, search, budget), budget=budget,
             fingerprint=_fingerprint(search), objective=search.objective, overwrite=overwrite)
@@ -169,7 +171,7 @@ class _Loop:
                 f"pruned at epoch {len(scores)}", None
         if not scores:
             return "FAIL", None, f"the objective {search.objective} was not logged", None
-        pick = max if direction(search.objective) == "max" else min
+        pick = max if search.direction == "max" else min
         best = pick(range(len(scores)), key=lambda i: scores[i])
         return "COMPLETE", float(scores[best]), "", best + 1
 
@@ -180,7 +182,7 @@ class _Loop:
         done = [t for t in trials if t.state.is_finished()]
         running = sum(1 for t in trials if t.state == TrialState.RUNNING)
         best = [t.value for t in done if t.state == TrialState.COMPLETE]
-        pick = max if direction(self.search.objective) == "max" else min
+        pick = max if self.search.direction == "max" else min
         best_text = f"{pick(best):.4f}" if best else "-"
         score = {"COMPLETE": f"{value:.4f}" if value is not None else "-",
                  "PRUNED": "pruned", "FAIL": "failed"}[state]
@@ -230,8 +232,8 @@ def _reporter_class() -> type:
     return Reporter
 
 
-def _optuna_direction(objective: str) -> str:
-    return "maximize" if direction(objective) == "max" else "minimize"
+def _optuna_direction(search: Search) -> str:
+    return "maximize" if search.direction == "max" else "minimize"
 
 
 def _fingerprint(search: Search) -> str:

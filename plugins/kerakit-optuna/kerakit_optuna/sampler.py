@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from kerakit import Sampler
 from kerakit import hp as kk_hp
-from kerakit.declaration.model import Sampler
 from kerakit.errors import DeclarationError
 
 

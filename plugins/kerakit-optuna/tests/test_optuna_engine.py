@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -39,13 +40,13 @@ model = kk.Model(
 '''
 
 WORKER = '''
+import runpy
 import sys
 import kerakit as kk
-from kerakit.declaration.recipes import load_recipe
 
-decl, data = load_recipe(sys.argv[1])
-kk.tune(decl, data, engine="optuna", storage=sys.argv[2], study="s", max_trials=int(sys.argv[3]),
-        directory=sys.argv[4], heartbeat=1)
+recipe = runpy.run_path(sys.argv[1])
+kk.tune(recipe["model"], recipe["data"], engine="optuna", storage=sys.argv[2], study="s",
+        max_trials=int(sys.argv[3]), directory=sys.argv[4], heartbeat=1)
 '''
 
 
@@ -159,10 +160,8 @@ def test_rerun_after_every_worker_was_killed_resumes(tmp_path):
               if t.state.name in ("COMPLETE", "PRUNED")}
     assert before
 
-    from kerakit.declaration.recipes import load_recipe
-
-    decl, data = load_recipe(str(recipe))
-    result = kk.tune(decl, data, engine="optuna", storage=storage, study="s", max_trials=4,
+    decl = runpy.run_path(str(recipe))["model"]
+    result = kk.tune(decl, "iris", engine="optuna", storage=storage, study="s", max_trials=4,
                      directory=tmp_path / "out", heartbeat=1)
     trials = load(storage).get_trials()
     assert sorted(t.number for t in trials) == list(range(4))
@@ -194,72 +193,6 @@ def test_pruning_stops_bad_trials_and_records_them(tmp_path):
         assert "pruned at epoch 2" in f.read()
 
 
-CONDITIONAL = kk.Model(
-    name="space", inputs=(8, 8, 1),
-    blocks=[hp.OneOf(kk.use("conv_block", filters=hp.Choice([8, 16]),
-                            kernel_size=hp.Int(3, 5, step=2)),
-                     kk.use("residual_conv_block", filters=hp.Int(8, 32, step=8, log=False))),
-            "global_avg_pool",
-            kk.use("dropout", rate=hp.Float(0.0, 0.5, step=0.1))],
-    head=kk.use("classifier", classes=10),
-    optimizer=hp.OneOf(kk.use("adam", learning_rate=hp.Float(1e-4, 1e-2, log=True)),
-                       kk.use("sgd", momentum=hp.Boolean()), "rmsprop"),
-    batch_size=hp.Choice([16, 32]), epochs=hp.Int(2, 6))
-
-
-def test_search_space_matches_the_keras_tuner_engine():
-    import keras_tuner as kt
-    from kerakit_optuna.sampler import OptunaSampler, distribution
-
-    from kerakit.declaration.model import resolve
-    from kerakit.tuning.search_space import TunerSampler
-
-    class EveryBranch(TunerSampler):
-        all_branches = True  # declare every option's placeholders, as trials discover them
-
-    kt_hp = kt.HyperParameters()
-    resolve(CONDITIONAL, EveryBranch(kt_hp))
-    kt_space = {p.name: p for p in kt_hp.space}
-    assert set(kt_space) == set(CONDITIONAL.hyperparameters())
-
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    seen: set[str] = set()
-    for _ in range(60):
-        trial = study.ask()
-        resolve(CONDITIONAL, OptunaSampler(trial))
-        seen |= set(trial.params)
-        # the names Optuna drew are exactly the ones KerasTuner holds active for these values
-        hps = kt_hp.copy()
-        for name, p in kt_space.items():
-            hps.values[name] = trial.params.get(name, p.default)
-        active = {name for name, p in kt_space.items() if hps.is_active(p)}
-        assert set(trial.params) == active, (trial.params, active)
-        for name, value in trial.params.items():
-            assert _in_keras_tuner_domain(kt_space[name], value), (name, value)
-        study.tell(trial, 0.0)
-    assert seen == set(kt_space)
-    # and the domains agree value for value where they are finite
-    for name, p in CONDITIONAL.hyperparameters().items():
-        dist, kt_p = distribution(p), kt_space[name]
-        if isinstance(kt_p, kt.engine.hyperparameters.Boolean):
-            assert set(dist.choices) == set(kt_p.values), name
-        elif isinstance(kt_p, kt.engine.hyperparameters.Choice):
-            assert list(dist.choices) == list(kt_p.values), name
-        else:
-            assert (dist.low, dist.high, dist.log, dist.step or None) == (
-                kt_p.min_value, kt_p.max_value, kt_p.sampling == "log",
-                kt_p.step if kt_p.step != 1 or isinstance(dist.low, int) else None), name
-
-
-def _in_keras_tuner_domain(p, value) -> bool:
-    if not hasattr(p, "min_value"):  # Choice, Boolean
-        return value in p.values
-    if not p.min_value <= value <= p.max_value + 1e-9:
-        return False
-    return not p.step or abs((value - p.min_value) / p.step - round((value - p.min_value)
-                                                                     / p.step)) < 1e-6
-
-
 def test_a_study_keeps_its_budget_and_space(tmp_path):
     from kerakit_optuna.study import join_study, open_storage
 
@@ -277,6 +210,10 @@ def test_a_study_keeps_its_budget_and_space(tmp_path):
         join_study(storage, "s", budget=3, fingerprint="b", **common)
 
 
+SPACE = kk.Model(name="space", inputs=(4,), blocks=[kk.use("dense_block", units=hp.Int(4, 8))],
+                 head=kk.use("classifier", classes=3))
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"tuner": "hyperband"}, r"Invalid tuner for the engine `optuna`.*Received: "
                              r"tuner='hyperband'"),
@@ -286,7 +223,7 @@ def test_a_study_keeps_its_budget_and_space(tmp_path):
 ])
 def test_bad_options_fail_before_anything_runs(tmp_path, options, message):
     with pytest.raises(ValueError, match=message):
-        kk.tune(CONDITIONAL, "digits", engine="optuna", directory=tmp_path, **options)
+        kk.tune(SPACE, "iris", engine="optuna", directory=tmp_path, **options)
     assert not any(tmp_path.iterdir())
 
 
