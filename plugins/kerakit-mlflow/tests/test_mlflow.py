@@ -34,9 +34,11 @@ model = kk.Model(
 
 
 def kerakit(*args: str) -> None:
-    from kerakit.cli import main
+    """Run the installed `kerakit` command's entry point, in this process."""
+    from importlib.metadata import entry_points
 
-    assert main(list(args)) == 0
+    [command] = entry_points(group="console_scripts", name="kerakit")
+    assert command.load()(list(args)) == 0
 
 
 @pytest.fixture(scope="module")
