@@ -311,7 +311,7 @@ def main() -> int:
     parser.add_argument("--heavy-only", action="store_true", help="skip the 200 light plugins")
     args = parser.parse_args()
     if args.quick:
-        args.plugins, args.reps, args.train_reps, args.epochs = 10, 1, 1, 2
+        args.plugins, args.reps, args.train_reps, args.epochs = 10, 1, 1, 1
     with tempfile.TemporaryDirectory() as tmp:
         result = {"reps": args.reps, "train_reps": args.train_reps}
         if not args.heavy_only:
