@@ -65,6 +65,17 @@ def installed_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture(autouse=True)
+def _no_leaked_local_components():
+    """Components a test registers with ``kerakit.register_component`` are gone after it."""
+    from kerakit.registry import discovery
+
+    before = discovery.local_component_count()
+    yield
+    if discovery.local_component_count() != before:
+        discovery.forget_local_components(before)
+
+
+@pytest.fixture(autouse=True)
 def _seed():
     import keras
 

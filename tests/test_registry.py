@@ -164,3 +164,14 @@ def test_register_component_inline_then_lookup():
     assert kerakit.load_plugins(reload=True).get("losses", "my_inline_loss") is not None
     with pytest.raises(DuplicateComponentError):
         kerakit.register_component("losses", "my_inline_loss", my_inline_loss)
+
+
+def test_a_registered_component_is_gone_after_its_test_part_1():
+    kerakit.register_component("losses", "leak_probe", keras.losses.MeanSquaredError)
+    assert kerakit.get_component("losses", "leak_probe").plugin == "local"
+
+
+def test_a_registered_component_is_gone_after_its_test_part_2():
+    # runs after part 1 (pytest keeps file order): conftest undid part 1's registration
+    with pytest.raises(kerakit.ComponentNotFoundError):
+        kerakit.get_component("losses", "leak_probe")

@@ -191,6 +191,29 @@ def add_local_component(component: Component) -> None:
     info.components = registry.counts(LOCAL_PLUGIN)
 
 
+def local_component_count() -> int:
+    """How many components user code has registered with ``register_component``."""
+    return len(_local_components)
+
+
+def forget_local_components(keep: int = 0) -> None:
+    """Unregister the components user code registered after the first ``keep``.
+
+    Tests use it to undo their ``register_component`` calls.
+    """
+    del _local_components[keep:]
+    if _cache is None:
+        return
+    registry = _cache[1]
+    registry.remove_plugin(LOCAL_PLUGIN)
+    for component in _local_components:
+        registry.add(component)
+    if _local_components:
+        registry.plugins[LOCAL_PLUGIN].components = registry.counts(LOCAL_PLUGIN)
+    else:
+        registry.plugins.pop(LOCAL_PLUGIN, None)
+
+
 class _Loader:
     """One load: a fresh pluggy manager, registry and plugin table."""
 
