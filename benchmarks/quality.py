@@ -305,6 +305,7 @@ def main() -> int:
                 else:
                     data = table_dataset(str(path), target)
                     rows.append(row(name, "no-code", data, got, "table"))
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # kept if stopped
                 continue
             script = job
             if script.name == "use_plugins.py":
@@ -323,6 +324,7 @@ def main() -> int:
                     kk.Model((1,), ["flatten"], kk.use("classifier", classes=2))
                 data = kk.load_data(source, probe)
             rows.append(row(name, "example", data, got, None))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     document = {"quick": args.quick, "rows": rows,
                 "targets_met": all(r["met"] for r in rows if r["met"] is not None)}
     if args.json:
