@@ -54,10 +54,26 @@ def open_storage(url: str) -> Any:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(path))
     if not url.startswith("sqlite"):
-        return optuna.storages.RDBStorage(url)
-    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
+        return _rdb(url)
+    storage = _rdb(url, engine_kwargs={"connect_args": {"timeout": 120}})
     _serialise_sqlite(storage.engine)
     return storage
+
+
+def _rdb(url: str, **kwargs: Any) -> Any:
+    """Open an RDB storage; processes that start together race to create the schema."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(10):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        # e.g. another process stamped the schema version first
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError):
+            if attempt == 9:
+                raise
+            time.sleep(0.3 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _serialise_sqlite(engine: Any) -> None:
