@@ -77,11 +77,16 @@ def conform(x: np.ndarray, spec: dict[str, Any], where: str = "input") -> np.nda
     if dtype.kind in "iu" and x.dtype.kind == "f" and not np.all(np.mod(x, 1) == 0):
         raise DataError(f"Invalid {where}: expected integers of dtype {dtype}. "
                         f"Received: non-integer floats")
-    if tuple(x.shape) == shape:
+    def fits(got: tuple) -> bool:  # None in the signature takes any size (an image model)
+        return len(got) == len(shape) and all(e is None or e == g
+                                              for e, g in zip(shape, got, strict=True))
+
+    if fits(tuple(x.shape)):
         x = x[None]
-    elif x.ndim == 2 and len(shape) > 1 and x.shape[1] == int(np.prod(shape)):
+    elif x.ndim == 2 and len(shape) > 1 and None not in shape \
+            and x.shape[1] == int(np.prod(shape)):
         x = x.reshape((len(x), *shape))  # flattened rows, e.g. from a CSV
-    if tuple(x.shape[1:]) != shape:
+    if not fits(tuple(x.shape[1:])):
         raise DataError(f"Invalid {where}: shape does not match the export's signature. "
                         f"Expected (batch, {', '.join(map(str, shape))}). "
                         f"Received: {tuple(x.shape)}")
