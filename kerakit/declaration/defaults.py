@@ -104,7 +104,7 @@ def image_default(classes: list[str], image_size: tuple[int, int], channels: int
 
     Example:
         >>> image_default(["cat", "dog"], (64, 64), 3).preprocess
-        [use('resize', height=64, width=64), use('rescale')]
+        [use('resize', height=64, width=64), 'rescale']
 
     Args:
         classes: The class names (the subfolders).

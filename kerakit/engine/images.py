@@ -52,7 +52,7 @@ def scan_folder(path: str | Path) -> Folder:
 
     Example:
         >>> folder = scan_folder("images/")  # doctest: +SKIP
-        >>> folder.class_names, folder.size
+        >>> folder.class_names, folder.size  # doctest: +SKIP
         (['cat', 'dog'], (128, 128))
 
     Raises:

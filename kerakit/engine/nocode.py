@@ -30,7 +30,7 @@ def default_for(data: Any, target: str | Sequence[str] | None = None, *,
 
     Example:
         >>> decl, data = default_for("penguins.csv", "species")  # doctest: +SKIP
-        >>> data
+        >>> data  # doctest: +SKIP
         {'table': 'penguins.csv', 'target': 'species'}
 
     Args:
