@@ -310,8 +310,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--heavy-only", action="store_true", help="skip the 200 light plugins")
     args = parser.parse_args()
-    if args.quick:
+    if args.quick:  # checks the script runs: the heavy-plugin half, one repetition
         args.plugins, args.reps, args.train_reps, args.epochs = 10, 1, 1, 1
+        args.heavy_only = True
     with tempfile.TemporaryDirectory() as tmp:
         result = {"reps": args.reps, "train_reps": args.train_reps}
         if not args.heavy_only:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from conftest import cli_env, run_cli
@@ -29,8 +30,6 @@ from kerakit.engine.exporting import check_hashes
 from kerakit.engine.predict import predict_file
 from kerakit.engine.serving import ServedModel, input_kind
 from kerakit.engine.serving_page import render_page
-from kerakit.engine.serving_rest import predict_body
-from kerakit.errors import DataError
 
 MAX_BODY = 100_000
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -57,6 +56,15 @@ def exports(tmp_path_factory):
     # The export served as "digits"; and an older version beside it in the versioned layout.
     shutil.copytree(root / "versioned" / "2", root / "digits")
     shutil.copytree(root / "versioned" / "2", root / "versioned" / "1")
+    # A table model: raw named columns, one of them text.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"island": rng.choice(["Dream", "Biscoe", "Torgersen"], 120),
+                          "bill length": rng.normal(44, 5, 120)})
+    frame["species"] = np.where(frame["bill length"] > 44, "gentoo", "adelie")
+    table = kk.Model(kk.Input((None,)), [kk.use("dense_block", units=8)],
+                     kk.use("classifier", classes=2), epochs=2, name="penguins")
+    kk.export(kk.fit(table, frame, target="species", out=root / "table_run", verbose=0),
+              root / "table")
     return root
 
 
@@ -70,7 +78,8 @@ def server(exports):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "kerakit", "serve", str(exports / "digits"), "--name", "digits",
-         "--model", f"versioned={exports / 'versioned'}", "--port", str(port),
+         "--model", f"versioned={exports / 'versioned'}",
+         "--model", f"table={exports / 'table'}", "--port", str(port),
          "--max-body", str(MAX_BODY)],
         env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -246,16 +255,46 @@ def test_input_kind_and_the_page_data():
     assert input_kind(flat) == "array"
     # the hook for table models: a form once exports name their columns
     assert input_kind({**flat, "columns": ["a", "b", "c", "d"]}) == "table"
+    table = ServedModel("t", 1, Path("."), {"inputs": [{"name": "a", "shape": [None],
+                                                         "dtype": "string"}],
+                                             "columns": {"a": "categorical"}})
+    assert table.describe()["inputs"] == [{"name": "a", "shape": [None], "dtype": "string"}]
+    assert "tableForm(model, section)" in render_page([])  # one field per column
     page = render_page([{"name": "</script><b>", "version": 1}])
     assert "</script><b>" not in page and "\\u003c/script>" in page
 
 
-def test_models_with_several_inputs_are_refused_by_name(tmp_path):
-    table = ServedModel("table", 1, tmp_path, {"inputs": [], "columns": ["a", "b"]},
-                        signature_defs={"serving_default": {"inputs": {"a": {}, "b": {}}}},
-                        signatures={"serving_default": None})
-    with pytest.raises(DataError, match=r"several named inputs \(a, b\).*table models"):
-        predict_body(table, {"instances": [{"a": 1.0, "b": 2.0}]})
+def test_a_table_model_answers_rows_by_column_name(client, exports):
+    rows = [{"island": "Dream", "bill length": 39.1},
+            {"island": "Atlantis", "bill length": None}]  # an unseen island; a missing number
+    answer = client.post("/v1/models/table:predict", json={"instances": rows})
+    assert answer.status_code == 200, answer.text
+    predictions = np.asarray(answer.json()["predictions"])
+    assert predictions.shape == (2, 2)
+    np.testing.assert_allclose(predictions.sum(axis=1), 1.0, rtol=1e-5)
+    loaded = tf.saved_model.load(str(exports / "table"))
+    direct = loaded.signatures["serving_default"](
+        island=tf.constant(["Dream", "Atlantis"]),
+        bill_length=tf.constant([39.1, np.nan], tf.float32))
+    np.testing.assert_allclose(predictions, next(iter(direct.values())).numpy(), atol=1e-6)
+    columnar = client.post("/v1/models/table:predict", json={
+        "inputs": {"island": ["Dream", "Atlantis"], "bill_length": [39.1, None]}})
+    np.testing.assert_allclose(columnar.json()["outputs"], predictions, atol=1e-6)
+    classified = client.post("/v1/models/table:classify", json={
+        "examples": [{"bill length": 39.1}], "context": {"island": "Dream"}})
+    assert {label for label, _ in classified.json()["result"][0]} == {"adelie", "gentoo"}
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"instances": [{"island": "Dream"}]}, "missing column `bill_length`"),
+    ({"instances": [{"island": "Dream", "bill length": "long"}]}, "expected numbers"),
+    ({"instances": [{"island": "Dream", "bill length": 1.0, "beak": 2}]}, "unknown columns"),
+    ({"instances": [[1.0, 2.0]]}, "Expected an object of columns"),
+    ({"inputs": {"island": ["a", "b"], "bill_length": [1.0]}}, "columns of one"),
+])
+def test_bad_table_rows_get_400s(client, body, message):
+    answer = client.post("/v1/models/table:predict", json=body)
+    assert answer.status_code == 400 and message in answer.json()["error"], answer.text
 
 
 def test_a_browser_uploads_a_digit_and_reads_the_class(server, exports, digits_x, tmp_path):

@@ -79,7 +79,10 @@ class ScaledMSE(keras.losses.Loss):
         self.scale = scale
 
     def call(self, y_true, y_pred):
-        error = ops.cast(y_true, y_pred.dtype) - y_pred
+        # Keras passes targets as the data holds them, often (n,) against (n, 1)
+        # predictions: shape them like y_pred, or the difference broadcasts to (n, n).
+        y_true = ops.reshape(ops.cast(y_true, y_pred.dtype), ops.shape(y_pred))
+        error = y_true - y_pred
         return self.scale * ops.mean(ops.square(error), axis=-1)
 
     def get_config(self):

@@ -118,6 +118,9 @@ def _load_path(data: str | Path, plan: Plan, names: list[str] | None,
         return image_folder(path, image_size=image_size_of(decl),
                             batch_size=int(decl.batch_size), val_size=val_size,
                             seed=int(decl.seed or 0), in_memory=in_memory)
+    if isinstance(data, str) and not path.exists() and ("datasets", data) in plan.registry:
+        # a registered dataset, qualified names included ("tabular.linnerud")
+        return plan.registry.get("datasets", data).create(val_size=val_size)
     if isinstance(data, str) and ("/" in data or path.suffix):
         raise DataError(f"Invalid data path {str(path)!r}. Expected an existing .csv, .tsv, "
                         ".parquet or .npz file, or a folder of images. Received: "

@@ -46,8 +46,9 @@ class ServedModel:
         return self.manifest["inputs"][0]
 
     def describe(self) -> dict[str, Any]:
-        """What the page shows: name, version, input, classes and the input kind."""
+        """What the page shows: name, version, inputs, classes and the input kind."""
         return {"name": self.name, "version": self.version, "input": self.input_spec,
+                "inputs": self.manifest["inputs"], "columns": self.manifest.get("columns"),
                 "class_names": self.manifest.get("class_names"),
                 "kind": input_kind(self.manifest), "signatures": sorted(self.signatures)}
 
@@ -55,9 +56,8 @@ class ServedModel:
 def input_kind(manifest: dict[str, Any]) -> str:
     """What the page offers: ``"image"``, ``"table"`` (flat rows with column names) or ``"array"``.
 
-    The page offers an upload box for images. Table models (exports that
-    record their ``columns``) are the hook for a form with one field per column,
-    not built yet.
+    The page offers an upload box for images and a form with one field per
+    column for table models (exports that record their ``columns``).
     """
     if manifest.get("columns"):
         return "table"

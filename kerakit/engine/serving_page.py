@@ -3,6 +3,8 @@
 Plain HTML and a little JavaScript that speaks the same REST API as any other
 client. Image models get an upload box: the image is scaled to the model's
 input size in the browser, sent to ``:predict``, and the top classes are shown.
+Table models get a form with one field per column; an empty number is sent as
+``null`` (the model fills it in).
 """
 
 from __future__ import annotations
@@ -66,6 +68,60 @@ async function pixels(file, height, width, channels) {
   return rows;
 }
 
+function showScores(model, scores, out) {
+  if (!model.class_names && scores.length === 1) {
+    add(out, "p", `Predicted: ${scores[0]}`, {"class": "predicted", "data-value": scores[0]});
+    return;
+  }
+  if (!model.class_names) {
+    add(out, "p", `Predicted: ${scores.join(", ")}`, {"class": "predicted"});
+    return;
+  }
+  const names = model.class_names;
+  const order = scores.map((s, i) => [s, i]).sort((a, b) => b[0] - a[0]).slice(0, TOP);
+  add(out, "p", `Predicted: ${names[order[0][1]]}`,
+      {"class": "predicted", "data-class": names[order[0][1]]});
+  const list = add(out, "ol", undefined, {"class": "top"});
+  for (const [score, i] of order) {
+    const item = add(list, "li", undefined, {"data-class": names[i]});
+    add(item, "span", names[i]);
+    add(item, "span", `${(100 * score).toFixed(1)} %`);
+  }
+}
+
+async function tryRow(model, form, out) {
+  out.replaceChildren();
+  const row = {};
+  for (const spec of model.inputs) {
+    const text = form.elements[spec.name].value;
+    row[spec.name] = spec.dtype === "string" ? text : (text.trim() === "" ? null : Number(text));
+  }
+  try {
+    const response = await fetch(`/v1/models/${model.name}:predict`, {
+      method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({instances: [row]})});
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error);
+    showScores(model, [].concat(body.predictions[0]), out);
+  } catch (error) {
+    add(out, "p", `Error: ${error.message}`, {"class": "error"});
+  }
+}
+
+function tableForm(model, section) {
+  const form = add(section, "form", undefined, {"class": "row"});
+  for (const spec of model.inputs) {
+    const label = add(form, "label", `${spec.name} `);
+    add(label, "input", undefined, {name: spec.name,
+                                    type: spec.dtype === "string" ? "text" : "number",
+                                    step: "any"});
+    add(form, "br");
+  }
+  add(form, "button", "Predict", {type: "submit"});
+  const out = add(section, "div", undefined, {"class": "result"});
+  form.addEventListener("submit", (event) => { event.preventDefault(); tryRow(model, form, out); });
+}
+
 async function tryImage(model, file, out) {
   out.replaceChildren();
   const [height, width, channels] = model.input.shape.slice(1);
@@ -77,16 +133,8 @@ async function tryImage(model, file, out) {
     const body = await response.json();
     if (!response.ok) throw new Error(body.error);
     const scores = body.predictions[0];
-    const names = model.class_names || scores.map((_, i) => String(i));
-    const order = scores.map((s, i) => [s, i]).sort((a, b) => b[0] - a[0]).slice(0, TOP);
-    add(out, "p", `Predicted: ${names[order[0][1]]}`,
-        {"class": "predicted", "data-class": names[order[0][1]]});
-    const list = add(out, "ol", undefined, {"class": "top"});
-    for (const [score, i] of order) {
-      const item = add(list, "li", undefined, {"data-class": names[i]});
-      add(item, "span", names[i]);
-      add(item, "span", `${(100 * score).toFixed(1)} %`);
-    }
+    showScores({...model, class_names: model.class_names || scores.map((_, i) => String(i))},
+               scores, out);
   } catch (error) {
     add(out, "p", `Error: ${error.message}`, {"class": "error"});
   }
@@ -96,8 +144,12 @@ for (const model of models) {
   const section = add(document.getElementById("models"), "section", undefined,
                       {id: `model-${model.name}`});
   add(section, "h2", `${model.name} (version ${model.version})`);
-  const shape = model.input.shape.map((d) => d === null ? "batch" : d).join(", ");
-  add(section, "p", `Input ${model.input.name}: ${model.input.dtype}, shape (${shape})`);
+  if (model.kind === "table") {
+    add(section, "p", `Columns: ${model.inputs.map((s) => `${s.name} (${s.dtype})`).join(", ")}`);
+  } else {
+    const shape = model.input.shape.map((d) => d === null ? "batch" : d).join(", ");
+    add(section, "p", `Input ${model.input.name}: ${model.input.dtype}, shape (${shape})`);
+  }
   if (model.class_names) add(section, "p", `Classes: ${model.class_names.join(", ")}`);
   add(section, "p", `Signatures: ${model.signatures.join(", ")}`);
   if (model.kind === "image") {
@@ -106,9 +158,9 @@ for (const model of models) {
                                                   "class": "upload"});
     const out = add(section, "div", undefined, {"class": "result"});
     input.addEventListener("change", () => input.files[0] && tryImage(model, input.files[0], out));
+  } else if (model.kind === "table") {
+    tableForm(model, section);
   } else {
-    // Hook for table models (kind "table": exports that record their columns): a form
-    // with one field per column goes here; not built yet.
     add(section, "p", "Send inputs through the REST API (see the curl examples in the docs).");
   }
 }

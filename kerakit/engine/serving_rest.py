@@ -2,7 +2,9 @@
 
 Each function takes a served model and the parsed JSON request and returns the
 JSON answer TF Serving would give, or raises :class:`DataError` for a request
-TF Serving would refuse with HTTP 400.
+TF Serving would refuse with HTTP 400. A table model takes one named input per
+raw column: rows are objects keyed by column (``{"island": "Dream", ...}``), and
+a missing number may be ``null`` (the model fills it in).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def predict_body(model: ServedModel, request: Any) -> dict[str, Any]:
         DataError: for a request TF Serving would refuse with 400.
     """
     request = _object(request)
-    signature, input_name = _signature(model, request.get("signature_name"))
+    signature, names = _signature(model, request.get("signature_name"))
     if ("instances" in request) == ("inputs" in request):
         raise DataError("Invalid request. Expected exactly one of `instances` (row format) or "
                         f"`inputs` (columnar format). Received: keys {sorted(request)}")
@@ -50,18 +52,27 @@ def predict_body(model: ServedModel, request: Any) -> dict[str, Any]:
         if not isinstance(rows, list) or not rows:
             raise DataError("Invalid `instances`. Expected a non-empty list. Received: "
                             f"{_kind(rows)}")
-        if all(isinstance(row, dict) for row in rows):
-            rows = [_named(row, input_name, f"instances[{i}]") for i, row in enumerate(rows)]
-        outputs = _run(model, signature, rows, input_name)
-        names = sorted(outputs)
-        if len(names) == 1:
-            return {"predictions": _plain(outputs[names[0]])}
-        return {"predictions": [{k: _plain(outputs[k][i]) for k in names}
+        if len(names) > 1:
+            outputs = _run_table(model, signature, _table_rows(rows, names, "instances"))
+        else:
+            if all(isinstance(row, dict) for row in rows):
+                rows = [_named(row, names[0], f"instances[{i}]") for i, row in enumerate(rows)]
+            outputs = _run(model, signature, rows, names[0])
+        keys = sorted(outputs)
+        if len(keys) == 1:
+            return {"predictions": _plain(outputs[keys[0]])}
+        return {"predictions": [{k: _plain(outputs[k][i]) for k in keys}
                                 for i in range(len(rows))]}
     columns = request["inputs"]
-    if isinstance(columns, dict):
-        columns = _named(columns, input_name, "inputs")
-    outputs = _run(model, signature, columns, input_name)
+    if len(names) > 1:
+        if not isinstance(columns, dict):
+            raise DataError("Invalid `inputs` for a table model. Expected an object of columns "
+                            f"({', '.join(names)}). Received: {_kind(columns)}")
+        outputs = _run_table(model, signature, _table_columns(columns, names, "inputs"))
+    else:
+        if isinstance(columns, dict):
+            columns = _named(columns, names[0], "inputs")
+        outputs = _run(model, signature, columns, names[0])
     if len(outputs) == 1:
         return {"outputs": _plain(next(iter(outputs.values())))}
     return {"outputs": {k: _plain(v) for k, v in sorted(outputs.items())}}
@@ -74,7 +85,7 @@ def classify_body(model: ServedModel, request: Any) -> dict[str, Any]:
         DataError: for a request TF Serving would refuse with 400, or a model without classes.
     """
     request = _object(request)
-    signature, input_name = _signature(model, request.get("signature_name") or "classify")
+    signature, names = _signature(model, request.get("signature_name") or "classify")
     outputs = model.signature_defs[signature].get("outputs", {})
     if not {"probabilities", "class_names"} <= set(outputs):
         raise DataError(f"Invalid request. Expected a classification signature (outputs "
@@ -92,8 +103,12 @@ def classify_body(model: ServedModel, request: Any) -> dict[str, Any]:
         if set(example) & set(context):
             raise DataError(f"Invalid examples[{i}]: features in `context` must not appear in "
                             f"examples. Received: {sorted(set(example) & set(context))} in both")
-        rows.append(_named({**context, **example}, input_name, f"examples[{i}]"))
-    result = _run(model, signature, rows, input_name)
+        rows.append({**context, **example})
+    if len(names) > 1:
+        result = _run_table(model, signature, _table_rows(rows, names, "examples"))
+    else:
+        rows = [_named(row, names[0], f"examples[{i}]") for i, row in enumerate(rows)]
+        result = _run(model, signature, rows, names[0])
     labels, scores = result["class_names"], result["probabilities"]
     return {"result": [[[_text(label), float(score)] for label, score in zip(ls, ss, strict=True)]
                        for ls, ss in zip(labels, scores, strict=True)]}
@@ -105,17 +120,94 @@ def _object(request: Any) -> dict[str, Any]:
     return request
 
 
-def _signature(model: ServedModel, name: Any) -> tuple[str, str]:
+def _signature(model: ServedModel, name: Any) -> tuple[str, list[str]]:
+    """The signature to run and its input names (one, or one per column of a table)."""
     name = name or "serving_default"
     if name not in model.signatures:
         raise DataError(f"Invalid `signature_name`. Expected one of {sorted(model.signatures)}. "
                         f"Received: signature_name={name!r}")
-    inputs = model.signature_defs[name].get("inputs", {})
-    if len(inputs) != 1:
-        raise DataError(f"Invalid request for model {model.name!r}: its signature {name!r} takes "
-                        f"several named inputs ({', '.join(sorted(inputs))}). Expected a model "
-                        "with one input: kerakit serve does not serve table models yet.")
-    return name, next(iter(inputs))
+    inputs = sorted(model.signature_defs[name].get("inputs", {}))
+    if not inputs:
+        raise DataError(f"Invalid signature {name!r} of model {model.name!r}: it takes no inputs")
+    return name, inputs
+
+
+def _table_rows(rows: list[Any], names: list[str], where: str) -> dict[str, list[Any]]:
+    """Row objects keyed by column (raw or input name) -> one list of values per input."""
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DataError(f"Invalid {where}[{i}] for a table model. Expected an object of "
+                            f"columns ({', '.join(names)}). Received: {_kind(row)}")
+        values = _by_input_name(row, names, f"{where}[{i}]")
+        for name in names:
+            columns[name].append(values[name])
+    return columns
+
+
+def _table_columns(columns: dict[str, Any], names: list[str], where: str
+                   ) -> dict[str, list[Any]]:
+    """The columnar form: one list per column, all of one length."""
+    values = _by_input_name(columns, names, where)
+    lengths = set()
+    for name in names:
+        value = values[name]
+        values[name] = value if isinstance(value, list) else [value]
+        lengths.add(len(values[name]))
+    if len(lengths) != 1 or 0 in lengths:
+        raise DataError(f"Invalid {where}: expected columns of one non-zero length. "
+                        f"Received lengths {sorted(lengths)}")
+    return values
+
+
+def _by_input_name(values: dict[str, Any], names: list[str], where: str) -> dict[str, Any]:
+    from kerakit.engine.rows import input_name
+
+    keyed = {input_name(str(k)): v for k, v in values.items()}
+    missing = [n for n in names if n not in keyed]
+    if missing:
+        raise DataError(f"Invalid {where}: missing column `{missing[0]}`. Expected the columns "
+                        f"{', '.join(names)}. Received: {', '.join(sorted(map(str, values)))}")
+    extra = sorted(set(keyed) - set(names))
+    if extra:
+        raise DataError(f"Invalid {where}: unknown columns {extra}. Expected only "
+                        f"{', '.join(names)}")
+    return keyed
+
+
+def _run_table(model: ServedModel, signature: str, columns: dict[str, list[Any]]
+               ) -> dict[str, Any]:
+    """Run a table signature: strings stay strings, a missing number (null) is NaN."""
+    import tensorflow as tf
+    from tensorflow.core.framework import types_pb2
+
+    specs = model.signature_defs[signature]["inputs"]
+    tensors = {}
+    for name, values in columns.items():
+        dtype = tf.as_dtype(types_pb2.DataType.Value(specs[name].get("dtype", "DT_FLOAT")))
+        if dtype == tf.string:
+            if not all(v is None or isinstance(v, (str, int, float, bool)) for v in values):
+                raise DataError(f"Invalid column `{name}`: expected text values. "
+                                f"Received: {_kind(values)}")
+            array = np.asarray(["" if v is None else str(v) for v in values], dtype=object)
+        else:
+            bad = [v for v in values if v is not None and (
+                isinstance(v, bool) or not isinstance(v, (int, float)))]
+            if bad:
+                raise DataError(f"Invalid column `{name}`: expected numbers (null when "
+                                f"missing). Received: {bad[0]!r}")
+            if dtype.is_integer and any(v is None or v != int(v) for v in values):
+                raise DataError(f"Invalid column `{name}`: expected integers. "
+                                f"Received: {_kind(values)}")
+            array = np.asarray([np.nan if v is None else v for v in values], dtype="float64")
+            if not dtype.is_integer and np.isinf(array).any():
+                raise DataError(f"Invalid column `{name}`: expected finite numbers. "
+                                "Received: infinity")
+            array = array.astype(dtype.as_numpy_dtype)
+        rank = len(specs[name].get("tensor_shape", {}).get("dim", [None]))
+        tensors[name] = tf.constant(array.reshape((-1,) + (1,) * (rank - 1)), dtype=dtype)
+    outputs = model.signatures[signature](**tensors)
+    return {k: v.numpy() for k, v in outputs.items()}
 
 
 def _named(values: dict[str, Any], input_name: str, where: str) -> Any:
