@@ -240,7 +240,8 @@ def light_plugins(root: Path, count: int, reps: int) -> dict:
                         "plugins_add_at_most_150_ms": rows[1]["added_ms"] <= 150}}
 
 
-def heavy_plugins(root: Path, reps: int, train_reps: int, epochs: int) -> dict:
+def heavy_plugins(root: Path, reps: int, train_reps: int, epochs: int,
+                  quick: bool = False) -> dict:
     py = sys.executable
     light, heavy = Site(root, "light"), Site(root, "heavy")
     hub = has_keras_hub()
@@ -261,6 +262,10 @@ def heavy_plugins(root: Path, reps: int, train_reps: int, epochs: int) -> dict:
         without, with_heavy = alternate(reps, lambda a=argv: light.run(a),
                                         lambda a=argv: heavy.run(a))
         rows.append(_added(label, without, with_heavy))
+    if quick:  # a smoke run: the import check and one side-by-side repetition only
+        return {"heavy_plugin": "keras-hub" if hub else "scipy + pandas (keras-hub not installed)",
+                "heavy_modules_imported": imported, "rows": rows,
+                "targets": {"unused_heavy_plugins_not_imported": not any(imported.values())}}
     # The same listing with every plugin imported at load, as before the index
     # (strict mode imports everything): what the index saves.
     listing = commands["kerakit components --json"]
@@ -318,7 +323,7 @@ def main() -> int:
         if not args.heavy_only:
             result["light_plugins"] = light_plugins(Path(tmp), args.plugins, args.reps)
         result["heavy_plugins"] = heavy_plugins(Path(tmp), args.reps, args.train_reps,
-                                                args.epochs)
+                                                args.epochs, quick=args.quick)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -326,7 +331,8 @@ def main() -> int:
     heavy = result["heavy_plugins"]
     if "import_keras_s" in light:
         print(f"python -c 'import keras': {light['import_keras_s']:.3f} s")
-    for rows in (light["rows"], heavy["rows"] + [heavy["eager_for_comparison"]]):
+    eager = [heavy["eager_for_comparison"]] if "eager_for_comparison" in heavy else []
+    for rows in (light["rows"], heavy["rows"] + eager):
         if not rows:
             continue
         keys = list(rows[0])
@@ -334,9 +340,9 @@ def main() -> int:
         for row in rows:
             print("  ".join(str(row[k]) for k in keys))
     print(f"heavy plugin: {heavy['heavy_plugin']}; first run of components --json: "
-          f"{heavy['first_run_components_s']}; heavy modules imported: "
+          f"{heavy.get('first_run_components_s', '-')}; heavy modules imported: "
           f"{heavy['heavy_modules_imported']}")
-    print("train:", heavy["train"])
+    print("train:", heavy.get("train", "- (not run with --quick)"))
     print("targets:", {**light["targets"], **heavy["targets"]})
     return 0
 
