@@ -1,8 +1,12 @@
-"""Shared by the benchmarks: the hand-written reference model and a per-epoch timer."""
+"""Shared by the benchmarks: the hand-written reference model, a per-epoch timer and the
+output (one JSON document, or a table of rows)."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import keras
 
@@ -53,3 +57,14 @@ def digits_cnn_by_hand(train_x, filters=(32, 64), dropout=0.3, learning_rate=1e-
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def report(result: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], as_json: bool) -> None:
+    """Print ``result`` as one JSON document, or ``rows`` as a table with a header."""
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    keys = list(rows[0])
+    print("  ".join(keys))
+    for row in rows:
+        print("  ".join(str(row[k]) for k in keys))

@@ -17,7 +17,6 @@ Usage: python benchmarks/backup_cost.py [--reps 3] [--epochs 8] [--quick] [--jso
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
-from _reference import EpochTimer
+from _reference import EpochTimer, report
 from fit_overhead import cnn_declaration, mlp_declaration
 
 import kerakit as kk
@@ -80,13 +79,7 @@ def main() -> int:
         rows.append(row)
     result = {"machine": f"{os.cpu_count()} cores, backend {keras.backend.backend()}",
               "reps": args.reps, "epochs": args.epochs, "warmup_epochs": WARMUP, "rows": rows}
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        keys = list(rows[0])
-        print("  ".join(keys))
-        for row in rows:
-            print("  ".join(str(row[k]) for k in keys))
+    report(result, rows, args.json)
     return 0
 
 

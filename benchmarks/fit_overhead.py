@@ -13,7 +13,6 @@ Usage: python benchmarks/fit_overhead.py [--reps 5] [--epochs 8] [--quick] [--js
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
-from _reference import EpochTimer, digits_cnn_by_hand
+from _reference import EpochTimer, digits_cnn_by_hand, report
 
 import kerakit as kk
 from kerakit.declaration.defaults import digits_cnn
@@ -104,13 +103,7 @@ def main() -> int:
                      "ratio": round(k / h, 3), "target": 1.03, "met": k / h <= 1.03})
     result = {"machine": f"{os.cpu_count()} cores, backend {keras.backend.backend()}",
               "reps": args.reps, "epochs": args.epochs, "warmup_epochs": WARMUP, "rows": rows}
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        keys = list(rows[0])
-        print("  ".join(keys))
-        for row in rows:
-            print("  ".join(str(row[k]) for k in keys))
+    report(result, rows, args.json)
     return 0
 
 

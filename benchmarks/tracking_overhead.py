@@ -14,7 +14,6 @@ Usage: python benchmarks/tracking_overhead.py [--reps 3] [--epochs 10] [--quick]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -26,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins" / "kerakit-mlflow"))  # the plugin, uninstalled
 
-from _reference import EpochTimer  # noqa: E402
+from _reference import EpochTimer, report  # noqa: E402
 
 import kerakit as kk  # noqa: E402
 
@@ -87,13 +86,7 @@ def main() -> None:
                      "target_met": epoch / base_epoch <= TARGET})
     result = {"reps": args.reps, "epochs": args.epochs, "target_epoch_ratio": TARGET,
               "rows": rows}
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return
-    keys = list(rows[0])
-    print("  ".join(keys))
-    for row in rows:
-        print("  ".join(str(row[k]) for k in keys))
+    report(result, rows, args.json)
 
 
 if __name__ == "__main__":
