@@ -1,19 +1,14 @@
 """The values a declaration is made of: component references and placeholders.
 
 A component reference (:class:`Use`, made by :func:`use`) names a registered
-component with its parameters. Hyperparameter placeholders are written inline
-where a value would go.
-
-Any component parameter, fit setting or component reference may be a
-placeholder. Without a tuner each takes its default; :mod:`kerakit.tuning.search` turns
-the same placeholders into a KerasTuner search space. Names come from where a
-placeholder sits (``blocks.0.filters``, ``optimizer``,
-``optimizer.adam.learning_rate``) unless given with ``name=``.
+component with its parameters. Hyperparameter placeholders (``Int``, ``Float``,
+``Choice``, ``Boolean``, ``OneOf``) are written inline where a value would go;
+users reach them as :mod:`kerakit.hp`, whose docstring says how they are named
+and resolved.
 
 Example:
-    >>> from kerakit import hp
-    >>> hp.Float(1e-4, 1e-2, log=True, default=1e-3).default
-    0.001
+    >>> use("dense_block", units=Int(8, 64, default=32))
+    use('dense_block', units=hp.Int(8, 64, default=32))
 """
 
 from __future__ import annotations
