@@ -349,6 +349,25 @@ def test_default_written_as_a_python_recipe_reruns(tmp_path: Path):
         write_declaration(decl, data, path)
 
 
+def test_a_small_table_gets_a_compact_weight_decayed_default(tmp_path: Path):
+    from kerakit.declaration.defaults import SMALL_TABLE_ROWS
+
+    penguins(SMALL_TABLE_ROWS - 1).to_csv(tmp_path / "small.csv", index=False)
+    penguins(SMALL_TABLE_ROWS).to_csv(tmp_path / "large.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        small, _ = default_for(str(tmp_path / "small.csv"), "species")
+        large, _ = default_for(str(tmp_path / "large.csv"), "species")
+    assert [b.name for b in small.blocks] == ["dense_block"]
+    assert small.head.params["kernel_regularizer"]["config"] == {"l2": 0.003}
+    assert [b.name for b in large.blocks] == ["dense_block", "dense_block"]
+    assert "kernel_regularizer" not in large.head.params
+    frame = penguins(SMALL_TABLE_ROWS - 1).drop(columns="species")
+    model = kk.build(small, adapt_data=frame)  # the decay reaches the built head
+    head = model.get_layer(index=-1)
+    assert type(head.kernel_regularizer).__name__ == "L2"
+
+
 # -- JAX ------------------------------------------------------------------------------------------
 
 

@@ -48,12 +48,22 @@ def digits_cnn() -> Model:
 # -- no-code defaults for your own data ------------------------------------------------
 
 
+SMALL_TABLE_ROWS = 1000
+"""Below this many rows, the table default is compact and weight-decayed (see below)."""
+
+
 def table_default(task: str, columns: dict[str, str], *, classes: list[str] | None = None,
-                  outputs: int = 1, name: str = "table") -> Model:
-    """The default declaration for a table: encoded columns, two dense blocks, a head by task.
+                  outputs: int = 1, name: str = "table", rows: int | None = None) -> Model:
+    """The default declaration for a table: encoded columns, dense blocks, a head by task.
 
     The columns are encoded inside the model (see ``docs/data.md``); the
     placeholders are what ``kerakit tune --data FILE --target COL`` searches.
+
+    A table of fewer than :data:`SMALL_TABLE_ROWS` rows gets a compact network:
+    one block of 32 units, L2 weight decay on every kernel (the head's too) and
+    a faster learning rate. Two wide blocks overfit a few hundred rows before
+    early stopping can help: on ``breast_cancer`` (569 rows) they score 0.939
+    against 0.974 for the compact network (``docs/performance.md``).
 
     Example:
         >>> decl = table_default("classification", {"island": "categorical",
@@ -68,24 +78,34 @@ def table_default(task: str, columns: dict[str, str], *, classes: list[str] | No
         classes: The class names, for classification.
         outputs: Number of targets, for regression.
         name: The declaration's name.
+        rows: The table's number of rows (``None``: treated as large).
 
     Returns:
         A :class:`~kerakit.Model`.
     """
-    head = use("classifier", classes=len(classes), class_names=list(classes)) \
-        if task == "classification" else use("regressor", units=outputs)
+    small = rows is not None and rows < SMALL_TABLE_ROWS
+    # Keras' own serialised form, so declaration.json and recipes carry it as is
+    decay = {"kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.003}}} \
+        if small else {}
+    head = use("classifier", classes=len(classes), class_names=list(classes), **decay) \
+        if task == "classification" else use("regressor", units=outputs, **decay)
+    if small:
+        blocks = [use("dense_block", units=hp.Choice([16, 32, 64], default=32),
+                      l2=hp.Choice([0.001, 0.003, 0.01], default=0.003))]
+        learning_rate = hp.Float(1e-3, 1e-2, log=True, default=3e-3)
+    else:
+        blocks = [use("dense_block", units=hp.Choice([64, 128, 256], default=128),
+                      dropout=hp.Float(0.0, 0.5, step=0.1, default=0.2)),
+                  use("dense_block", units=hp.Choice([32, 64, 128], default=64),
+                      dropout=hp.Float(0.0, 0.5, step=0.1, default=0.2))]
+        learning_rate = hp.Float(3e-4, 3e-3, log=True, default=1e-3)
     return Model(
         name=name,
         inputs=Input(shape=(None,), name="columns"),
         columns=dict(columns),
-        blocks=[
-            use("dense_block", units=hp.Choice([64, 128, 256], default=128),
-                dropout=hp.Float(0.0, 0.5, step=0.1, default=0.2)),
-            use("dense_block", units=hp.Choice([32, 64, 128], default=64),
-                dropout=hp.Float(0.0, 0.5, step=0.1, default=0.2)),
-        ],
+        blocks=blocks,
         head=head,
-        optimizer=use("adam", learning_rate=hp.Float(3e-4, 3e-3, log=True, default=1e-3)),
+        optimizer=use("adam", learning_rate=learning_rate),
         callbacks=[use("early_stopping", patience=20)],
         epochs=300,
         batch_size=hp.Choice([16, 32, 64], default=32),

@@ -60,8 +60,9 @@ def default_for(data: Any, target: str | Sequence[str] | None = None, *,
             found = table_dataset(data, target)
         outputs = found.y_train.shape[1] if found.y_train.ndim > 1 else 1
         name = Path(data).stem if isinstance(data, (str, Path)) else "table"
+        rows = len(found.y_train) + len(found.y_val) + len(found.y_test)
         decl = table_default(found.task, found.columns or {}, classes=found.class_names,
-                             outputs=outputs, name=_name(name))
+                             outputs=outputs, name=_name(name), rows=rows)
         source = str(data) if isinstance(data, (str, Path)) else data
         return decl, {"table": source, "target": target}
     if isinstance(data, (str, Path)) and Path(data).is_dir():
