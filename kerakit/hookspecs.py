@@ -25,8 +25,12 @@ the ``kerakit`` entry-point group:
 - ``metadata``: free keyword metadata kept with the component. ``summary=``
   overrides the docstring's first line.
 
-The hooks are called once per process, when the registry is first used.
-Registering the same name twice from one plugin quarantines that plugin.
+The hooks run when kerakit imports the plugin's module: once, to build the
+plugin's entry in the component index (cached per installed version), and
+then only in a process that creates, builds or reloads one of its
+components. Listing, name resolution and declaration checks read the index
+(see ``docs/plugins.md``). Registering the same name twice from one plugin
+quarantines that plugin.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ Register = Callable[..., None]
 def kerakit_preprocessors(register: Register) -> None:
     """Register preprocessors: deterministic input transforms kept at inference.
 
-    Called once when the registry loads. A preprocessor is a ``keras.layers.Layer``
+    Called when the plugin is imported (above). A preprocessor is a ``keras.layers.Layer``
     factory. If the layer has an ``adapt(data)`` method, kerakit calls it on the
     training split only, before training.
 
@@ -73,7 +77,7 @@ def kerakit_preprocessors(register: Register) -> None:
 def kerakit_augmentations(register: Register) -> None:
     """Register augmentations: random transforms active in training only.
 
-    Called once when the registry loads. An augmentation is a
+    Called when the plugin is imported (above). An augmentation is a
     ``keras.layers.Layer`` factory. kerakit places it after the preprocessors
     and leaves it out of every exported inference graph.
 
@@ -86,7 +90,7 @@ def kerakit_augmentations(register: Register) -> None:
 def kerakit_datasets(register: Register) -> None:
     """Register datasets by name.
 
-    Called once when the registry loads. A dataset is a factory returning a
+    Called when the plugin is imported (above). A dataset is a factory returning a
     ``kerakit.Dataset`` (train / validation / test splits with metadata).
     It must not download anything at run time.
 
@@ -104,7 +108,7 @@ def kerakit_datasets(register: Register) -> None:
 def kerakit_blocks(register: Register) -> None:
     """Register model blocks and heads.
 
-    Called once when the registry loads. A block is a ``keras.layers.Layer``
+    Called when the plugin is imported (above). A block is a ``keras.layers.Layer``
     factory applied to the previous block's output. A head is a block
     registered with ``role="head"`` metadata.
 
@@ -117,7 +121,7 @@ def kerakit_blocks(register: Register) -> None:
 def kerakit_initializers(register: Register) -> None:
     """Register weight initializers.
 
-    Called once when the registry loads. An initializer is a
+    Called when the plugin is imported (above). An initializer is a
     ``keras.initializers.Initializer`` factory.
 
     Args:
@@ -129,7 +133,7 @@ def kerakit_initializers(register: Register) -> None:
 def kerakit_losses(register: Register) -> None:
     """Register losses.
 
-    Called once when the registry loads. A loss is a ``keras.losses.Loss``
+    Called when the plugin is imported (above). A loss is a ``keras.losses.Loss``
     factory.
 
     Args:
@@ -141,7 +145,7 @@ def kerakit_losses(register: Register) -> None:
 def kerakit_metrics(register: Register) -> None:
     """Register metrics.
 
-    Called once when the registry loads. A metric is a ``keras.metrics.Metric``
+    Called when the plugin is imported (above). A metric is a ``keras.metrics.Metric``
     factory.
 
     Args:
@@ -158,7 +162,7 @@ def kerakit_metrics(register: Register) -> None:
 def kerakit_optimizers(register: Register) -> None:
     """Register optimizers.
 
-    Called once when the registry loads. An optimizer is a
+    Called when the plugin is imported (above). An optimizer is a
     ``keras.optimizers.Optimizer`` factory.
 
     Args:
@@ -170,7 +174,7 @@ def kerakit_optimizers(register: Register) -> None:
 def kerakit_callbacks(register: Register) -> None:
     """Register training callbacks (stopping rules, schedules, logging).
 
-    Called once when the registry loads. A callback is a
+    Called when the plugin is imported (above). A callback is a
     ``keras.callbacks.Callback`` factory. A factory parameter named ``run_dir``
     receives the run directory.
 
@@ -188,7 +192,7 @@ def kerakit_callbacks(register: Register) -> None:
 def kerakit_trackers(register: Register) -> None:
     """Register experiment trackers (plugin API 1.1).
 
-    Called once when the registry loads. A tracker is a factory returning a
+    Called when the plugin is imported (above). A tracker is a factory returning a
     :class:`kerakit.base.Tracker`: it receives the start of each run (the
     resolved declaration, its hyperparameters, the data's name and
     fingerprint, the kerakit and plugin versions), per-epoch metrics and the
