@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,41 @@ def run_cli(*args: str, plugin_site: Path | None = None, cwd: Path | None = None
         capture_output=True, text=True, env=cli_env(plugin_site, **env), cwd=cwd,
         timeout=timeout,
     )
+
+
+CLI_BATCH = r"""
+import contextlib, io, json, sys
+from kerakit.cli import main
+
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's own exits
+            code = exc.code if isinstance(exc.code, int) else 1
+    results.append([code, out.getvalue(), err.getvalue()])
+sys.__stdout__.write(json.dumps(results))
+"""
+
+
+def run_cli_batch(*commands: Sequence[str], plugin_site: Path | None = None,
+                  cwd: Path | None = None, timeout: float = 300,
+                  **env: str) -> list[subprocess.CompletedProcess]:
+    """Run ``kerakit`` commands one after another in one fresh process.
+
+    Each command gets its own stdout, stderr and exit status, as from
+    :func:`run_cli`; the process imports TensorFlow once for all of them.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", CLI_BATCH, json.dumps([list(c) for c in commands])],
+        capture_output=True, text=True, env=cli_env(plugin_site, **env), cwd=cwd,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [subprocess.CompletedProcess(list(argv), code, out, err)
+            for argv, (code, out, err) in zip(commands, json.loads(result.stdout), strict=True)]
 
 
 def run_cli_json(*args: str, **kwargs) -> object:

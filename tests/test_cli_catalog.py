@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import cli_env, run_cli, run_cli_json
+from conftest import cli_env, run_cli, run_cli_batch, run_cli_json
 
 
 def test_help_does_not_import_tensorflow_or_keras():
@@ -60,15 +60,17 @@ def test_strict_mode_cli_fails(plugin_site):
 
 
 def test_components_json_and_filters(plugin_site):
-    rows = run_cli_json("components", "blocks", "*scale*", plugin_site=plugin_site)
-    assert rows == [{
+    filtered, listed = run_cli_batch(["components", "blocks", "*scale*", "--json"],
+                                     ["components", "--json"], plugin_site=plugin_site)
+    assert filtered.returncode == 0 and listed.returncode == 0, filtered.stderr + listed.stderr
+    assert json.loads(filtered.stdout) == [{
         "name": "good.scale_block",
         "short_name": "scale_block",
         "kind": "blocks",
         "plugin": "good",
         "summary": "Multiply inputs by a learned per-feature scale.",
     }]
-    names = {r["name"] for r in run_cli_json("components", plugin_site=plugin_site)}
+    names = {r["name"] for r in json.loads(listed.stdout)}
     assert {"kerakit.adam", "kerakit.conv_block", "shared_a.smooth_l1"} <= names
 
 
@@ -81,11 +83,11 @@ def test_components_unknown_kind_is_a_clear_error():
 
 
 def test_show_prints_parameters_and_doc():
-    result = run_cli("show", "conv_block")
+    result, as_json = run_cli_batch(["show", "conv_block"], ["show", "adam", "--json"])
     assert result.returncode == 0, result.stderr
     assert "kerakit.conv_block" in result.stdout
     assert "filters = 32" in result.stdout and "pool = 'max'" in result.stdout
-    shown = run_cli_json("show", "adam")[0]
+    shown = json.loads(as_json.stdout)[0]
     assert shown["kind"] == "optimizers"
     assert {p["name"] for p in shown["parameters"]} >= {"learning_rate", "beta_1"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import run_cli, run_cli_batch
 
 RECIPE = '''
 import kerakit as kk
@@ -53,23 +53,25 @@ def test_train_refuses_an_existing_run_without_overwrite(tmp_path: Path):
     recipe = tmp_path / "recipe.py"
     recipe.write_text(RECIPE)
     out = tmp_path / "run"
-    assert run_cli("train", f"{recipe}:small", "--out", str(out)).returncode == 0
-    again = run_cli("train", f"{recipe}:small", "--out", str(out))
+    first, again, replaced = run_cli_batch(
+        ["train", f"{recipe}:small", "--out", str(out)],
+        ["train", f"{recipe}:small", "--out", str(out)],
+        ["train", f"{recipe}:small", "--out", str(out), "--overwrite", "--epochs", "1"])
+    assert first.returncode == 0, first.stderr[-2000:]
     assert again.returncode == 1
     assert "already holds a run" in again.stderr and "--overwrite" in again.stderr
-    assert run_cli("train", f"{recipe}:small", "--out", str(out), "--overwrite",
-                   "--epochs", "1").returncode == 0
+    assert replaced.returncode == 0, replaced.stderr[-2000:]
 
 
 def test_train_errors_are_clear(tmp_path: Path):
-    missing = run_cli("train", str(tmp_path / "nope.py"))
-    assert missing.returncode == 1 and "Recipe not found" in missing.stderr
     recipe = tmp_path / "recipe.py"
     recipe.write_text(RECIPE)
-    bad_name = run_cli("train", f"{recipe}:nothing")
+    missing, bad_name, bad_data = run_cli_batch(
+        ["train", str(tmp_path / "nope.py")],
+        ["train", f"{recipe}:nothing"],
+        ["train", f"{recipe}:small", "--data", "digits", "--out", str(tmp_path / "x")])
+    assert missing.returncode == 1 and "Recipe not found" in missing.stderr
     assert bad_name.returncode == 1 and "has no `nothing`" in bad_name.stderr
-    bad_data = run_cli("train", f"{recipe}:small", "--data", "digits",
-                       "--out", str(tmp_path / "x"))
     assert bad_data.returncode == 1
     assert "Expected samples of shape (4,)" in bad_data.stderr
     assert "Traceback" not in bad_data.stderr

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import cli_env, run_cli
+from conftest import cli_env, run_cli, run_cli_batch
 
 import kerakit as kk
 from kerakit.engine.builder import inference_model
@@ -200,17 +200,18 @@ def test_predict_cli_formats_and_input_kinds(digits_export, tmp_path):
     from PIL import Image
 
     Image.fromarray(x[0, :, :, 0].astype("uint8")).save(tmp_path / "x.png")
-    csv_out = run_cli("predict", str(digits_export.path), str(tmp_path / "x.npy"))
+    export_dir = str(digits_export.path)
+    csv_out, as_json, from_csv, image = run_cli_batch(
+        ["predict", export_dir, str(tmp_path / "x.npy")],
+        ["predict", export_dir, str(tmp_path / "x.npz"), "--json"],
+        ["predict", export_dir, str(tmp_path / "x.csv"), "--out", str(tmp_path / "p.json")],
+        ["predict", export_dir, str(tmp_path / "x.png")])
     assert csv_out.returncode == 0, csv_out.stderr[-2000:]
     lines = csv_out.stdout.strip().splitlines()
     assert lines[0].startswith("class,p_digit0,") and len(lines) == 5
-    as_json = run_cli("predict", str(digits_export.path), str(tmp_path / "x.npz"), "--json")
     rows = json.loads(as_json.stdout)
     assert [r["class"] for r in rows] == [line.split(",")[0] for line in lines[1:]]
-    from_csv = run_cli("predict", str(digits_export.path), str(tmp_path / "x.csv"),
-                       "--out", str(tmp_path / "p.json"))
     assert from_csv.returncode == 0 and len(json.loads((tmp_path / "p.json").read_text())) == 4
-    image = run_cli("predict", str(digits_export.path), str(tmp_path / "x.png"))
     assert image.returncode == 0 and len(image.stdout.strip().splitlines()) == 2
 
 
@@ -218,14 +219,14 @@ def test_predict_rejects_bad_input_and_altered_exports(digits_run, tmp_path):
     target = tmp_path / "export"
     export(digits_run, target)
     np.save(tmp_path / "wrong.npy", np.zeros((2, 7, 7, 1), "float32"))
-    wrong = run_cli("predict", str(target), str(tmp_path / "wrong.npy"))
+    np.save(tmp_path / "text.npy", np.array([["a"] * 64]))
+    (tmp_path / "broken.npy").write_bytes(b"not numpy")
+    wrong, text, broken = run_cli_batch(
+        *(["predict", str(target), str(tmp_path / name)]
+          for name in ("wrong.npy", "text.npy", "broken.npy")))
     assert wrong.returncode == 1 and "Expected (batch, 8, 8, 1). Received: (2, 7, 7, 1)" in \
         wrong.stderr
-    np.save(tmp_path / "text.npy", np.array([["a"] * 64]))
-    text = run_cli("predict", str(target), str(tmp_path / "text.npy"))
     assert text.returncode == 1 and "Received: dtype <U1" in text.stderr
-    (tmp_path / "broken.npy").write_bytes(b"not numpy")
-    broken = run_cli("predict", str(target), str(tmp_path / "broken.npy"))
     assert broken.returncode == 1 and "Cannot read input file" in broken.stderr
     variables = next((target / "variables").glob("*.data-*"))
     data = variables.read_bytes()
@@ -246,14 +247,14 @@ def test_export_cli_and_train_export(tmp_path):
         "                 head=kk.use('classifier', classes=3), epochs=2)\n"
         "data = 'iris'\n"
     )
-    trained = run_cli("train", str(recipe), "--out", str(tmp_path / "run"),
-                      "--export", str(tmp_path / "served"))
+    served = str(tmp_path / "served")
+    trained, again, forced = run_cli_batch(
+        ["train", str(recipe), "--out", str(tmp_path / "run"), "--export", served],
+        ["export", str(tmp_path / "run"), "--out", served],
+        ["export", str(tmp_path / "run" / "model.keras"), "--out", served, "--force", "--json"])
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert "export:" in trained.stdout
-    check_hashes(tmp_path / "served")
-    again = run_cli("export", str(tmp_path / "run"), "--out", str(tmp_path / "served"))
     assert again.returncode == 1 and "--force" in again.stderr
-    forced = run_cli("export", str(tmp_path / "run" / "model.keras"), "--out",
-                     str(tmp_path / "served"), "--force", "--json")
     assert forced.returncode == 0, forced.stderr[-2000:]
     assert json.loads(forced.stdout)["class_names"] == ["setosa", "versicolor", "virginica"]
+    check_hashes(tmp_path / "served")  # the forced export is whole
