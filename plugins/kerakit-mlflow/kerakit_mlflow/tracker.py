@@ -15,6 +15,12 @@ from kerakit.base import RunOutcome, TrackedRun, Tracker
 STATUS = {"finished": "FINISHED", "failed": "FAILED", "pruned": "KILLED"}
 #: MLflow refuses longer parameter values.
 MAX_PARAM = 6000
+#: Epoch metrics are sent at most this often, and at the run's end. A store
+#: write per epoch costs more than a small model's epoch; MLflow's own
+#: autologging batches metrics for the same reason.
+FLUSH_SECONDS = 5.0
+#: MLflow's limit on metrics per ``log_batch`` call.
+MAX_BATCH = 1000
 _KEY = re.compile(r"[^\w\-. /]")
 
 
@@ -23,7 +29,8 @@ class MlflowTracker(Tracker):
 
     Params are the hyperparameters with their dotted names (``blocks.0.filters``)
     plus the data's name and fingerprint and the versions; metrics are logged
-    per epoch, with the test metrics as ``test_<name>`` at the end; the
+    per epoch (sent in batches, at most every :data:`FLUSH_SECONDS` and at the
+    run's end), with the test metrics as ``test_<name>`` at the end; the
     ``.keras`` model, the run directory's records and the SavedModel (when
     exported) are artifacts. A search is a parent run; each trial a nested run.
 
@@ -42,6 +49,8 @@ class MlflowTracker(Tracker):
         self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
         self.ids: dict[str, str] = {}  # kerakit run id -> MLflow run id
+        self.buffered: dict[str, list[Any]] = {}  # kerakit run id -> epochs not yet sent
+        self.sent_at: dict[str, float] = {}  # kerakit run id -> time of the last send
         self.pending: dict[str, list[Any]] = {}  # kerakit run id -> epochs still being written
 
     def start_run(self, run: TrackedRun) -> None:
@@ -60,10 +69,21 @@ class MlflowTracker(Tracker):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        # written by MLflow's background thread: the next epoch need not wait for the store
-        operation = self.client.log_batch(self.ids[run.id], synchronous=False, metrics=[
-            Metric(_key(k), float(v), now, epoch) for k, v in metrics.items()])
-        self.pending.setdefault(run.id, []).append(operation)
+        self.buffered.setdefault(run.id, []).extend(
+            Metric(_key(k), float(v), now, epoch) for k, v in metrics.items())
+        if time.monotonic() - self.sent_at.get(run.id, 0.0) >= FLUSH_SECONDS:
+            self._send_epochs(run.id)
+
+    def _send_epochs(self, run: str, *, wait: bool = False) -> None:
+        metrics = self.buffered.pop(run, [])
+        for start in range(0, len(metrics), MAX_BATCH):
+            batch = metrics[start:start + MAX_BATCH]
+            if wait:
+                self.client.log_batch(self.ids[run], metrics=batch)
+            else:  # MLflow's background thread writes it: training need not wait for the store
+                self.pending.setdefault(run, []).append(
+                    self.client.log_batch(self.ids[run], synchronous=False, metrics=batch))
+        self.sent_at[run] = time.monotonic()
 
     def end_run(self, run: TrackedRun, outcome: RunOutcome) -> None:
         from mlflow.entities import Metric
@@ -71,6 +91,8 @@ class MlflowTracker(Tracker):
         run_id = self.ids[run.id]
         for operation in self.pending.pop(run.id, []):
             operation.wait()  # every epoch is stored before the run is closed
+        self._send_epochs(run.id, wait=True)
+        self.sent_at.pop(run.id, None)
         prefix = "test_" if run.kind == "train" else "best_"
         now = int(time.time() * 1000)
         if outcome.metrics:
