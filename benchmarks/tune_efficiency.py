@@ -143,7 +143,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.seeds, args.trials, args.epochs = [0], 2, 1
+        args.seeds, args.trials, args.epochs = [0], 1, 1
     data = kk.get_component("datasets", "digits").create()
     rows = []
     for seed in args.seeds:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -28,10 +30,24 @@ def pip_install_target(target: Path, *projects: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A site directory holding the fixture plugins and the real ones, installed by pip."""
-    site = tmp_path_factory.mktemp("plugin_site")
-    pip_install_target(site, *FIXTURE_PLUGINS, *REAL_PLUGINS)
+def plugin_site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """A site directory holding the fixture plugins and the real ones, installed by pip.
+
+    Under pytest-xdist the workers share one, installed by the first that needs
+    it, in the folder of this test session that holds every worker's own.
+    """
+    if not hasattr(request.config, "workerinput"):  # not an xdist worker
+        site = tmp_path_factory.mktemp("plugin_site")
+        pip_install_target(site, *FIXTURE_PLUGINS, *REAL_PLUGINS)
+        return site
+    shared = tmp_path_factory.getbasetemp().parent
+    site = shared / "plugin_site"
+    with open(shared / "plugin_site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (site / ".installed").exists():
+            shutil.rmtree(site, ignore_errors=True)
+            pip_install_target(site, *FIXTURE_PLUGINS, *REAL_PLUGINS)
+            (site / ".installed").touch()
     return site
 
 
