@@ -159,3 +159,14 @@ def run_cli_json(*args: str, **kwargs) -> object:
     result = run_cli(*args, "--json", **kwargs)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+#: The test files that take longest, longest first (measured with --durations).
+LONGEST_FILES = ("test_benchmarks.py", "test_tune_engines.py", "test_tune.py", "test_export.py",
+                 "test_examples.py", "test_tracking.py", "test_conformance.py", "test_serve.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the longest files first, so that none starts last on an xdist worker."""
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
