@@ -74,16 +74,17 @@ class MlflowTracker(Tracker):
         if time.monotonic() - self.sent_at.get(run.id, 0.0) >= FLUSH_SECONDS:
             self._send_epochs(run.id)
 
-    def _send_epochs(self, run: str, *, wait: bool = False) -> None:
-        metrics = self.buffered.pop(run, [])
+    def _send_epochs(self, key: str, *, wait: bool = False) -> None:
+        """Send kerakit run ``key``'s buffered epochs: directly, or from MLflow's thread."""
+        metrics = self.buffered.pop(key, [])
         for start in range(0, len(metrics), MAX_BATCH):
             batch = metrics[start:start + MAX_BATCH]
             if wait:
-                self.client.log_batch(self.ids[run], metrics=batch)
+                self.client.log_batch(self.ids[key], metrics=batch)
             else:  # MLflow's background thread writes it: training need not wait for the store
-                self.pending.setdefault(run, []).append(
-                    self.client.log_batch(self.ids[run], synchronous=False, metrics=batch))
-        self.sent_at[run] = time.monotonic()
+                self.pending.setdefault(key, []).append(
+                    self.client.log_batch(self.ids[key], synchronous=False, metrics=batch))
+        self.sent_at[key] = time.monotonic()
 
     def end_run(self, run: TrackedRun, outcome: RunOutcome) -> None:
         from mlflow.entities import Metric
