@@ -247,13 +247,17 @@ def _pruner(pruner: Any, search: Search, budget: int) -> Any:
         return pruner
     if pruner == "none":
         return optuna.pruners.NopPruner()
+    epochs = search.options.max_epochs or int(search.default.declaration.epochs)
     if pruner == "hyperband":
-        epochs = search.options.max_epochs or int(search.default.declaration.epochs)
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
                                               reduction_factor=3)
-    # A few complete trials set the median; the first epoch is too noisy to judge.
+    # A network's validation score in its first epochs says little about where it
+    # ends (batch normalisation's statistics are still settling), and judging every
+    # epoch against the survivors' median prunes nearly every trial at a small
+    # budget: judge after a quarter of the epochs, then once a quarter.
+    quarter = max(1, epochs // 4)
     return optuna.pruners.MedianPruner(n_startup_trials=max(1, min(5, budget // 5)),
-                                       n_warmup_steps=1)
+                                       n_warmup_steps=quarter, interval_steps=quarter)
 
 
 def _sampler(search: Search, budget: int, joined: bool) -> Any:
