@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,24 +31,36 @@ def pip_install_target(target: Path, *projects: Path) -> None:
     )
 
 
+def sources_digest(*projects: Path) -> str:
+    """A digest of the projects' source files: equal digests, equal installs."""
+    digest = hashlib.sha256()
+    for project in projects:
+        for path in sorted(project.rglob("*")):
+            parts = set(path.relative_to(project).parts)
+            if path.is_file() and "build" not in parts and "__pycache__" not in parts \
+                    and not any(p.endswith(".egg-info") for p in parts):
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A site directory holding the fixture plugins and the real ones, installed by pip.
 
-    Under pytest-xdist the workers share one, installed by the first that needs
-    it, in the folder of this test session that holds every worker's own.
+    It is installed once for the plugins' current sources, by the first test
+    session (or xdist worker) that needs it, in pytest's folder for this user;
+    later sessions with the same sources, such as CI's JAX run, reuse it.
     """
-    if not hasattr(request.config, "workerinput"):  # not an xdist worker
-        site = tmp_path_factory.mktemp("plugin_site")
-        pip_install_target(site, *FIXTURE_PLUGINS, *REAL_PLUGINS)
-        return site
-    shared = tmp_path_factory.getbasetemp().parent
-    site = shared / "plugin_site"
-    with open(shared / "plugin_site.lock", "w") as lock:
+    root = tmp_path_factory.getbasetemp()
+    while root.name.startswith(("pytest-", "popen-")) and not root.name.startswith("pytest-of-"):
+        root = root.parent  # from .../pytest-of-USER/pytest-N[/popen-gwK] to pytest-of-USER
+    projects = (*FIXTURE_PLUGINS, *REAL_PLUGINS)
+    site = root / f"kerakit-plugin-site-{sources_digest(*projects)}"
+    with open(root / "kerakit-plugin-site.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (site / ".installed").exists():
             shutil.rmtree(site, ignore_errors=True)
-            pip_install_target(site, *FIXTURE_PLUGINS, *REAL_PLUGINS)
+            pip_install_target(site, *projects)
             (site / ".installed").touch()
     return site
 
@@ -120,21 +134,61 @@ def run_cli(*args: str, plugin_site: Path | None = None, cwd: Path | None = None
     )
 
 
-CLI_BATCH = r"""
-import contextlib, io, json, sys
-from kerakit.cli import main
+BATCH = r"""
+import contextlib, io, json, os, runpy, sys, traceback
 
-results = []
-for argv in json.loads(sys.argv[1]):
+items, results_path, results = json.loads(sys.argv[1]), sys.argv[2], []
+for target, argv, cwd in items:
+    env, path, start = dict(os.environ), list(sys.path), os.getcwd()
+    os.chdir(cwd or start)
+    sys.argv = [target, *argv]
+    if target.endswith(".py"):
+        sys.path[0] = os.path.dirname(target)  # as `python SCRIPT` has it
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = main(argv)
-        except SystemExit as exc:  # argparse's own exits
-            code = exc.code if isinstance(exc.code, int) else 1
+            if target.endswith(".py"):
+                runpy.run_path(target, run_name="__main__")
+            else:
+                runpy.run_module(target, run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
     results.append([code, out.getvalue(), err.getvalue()])
-sys.__stdout__.write(json.dumps(results))
+    os.chdir(start)  # the next one starts from the same folder, environment and Keras state
+    os.environ.clear()
+    os.environ.update(env)
+    sys.path[:] = path
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+with open(results_path, "w") as f:  # not stdout: a script's child processes share that
+    json.dump(results, f)
 """
+
+
+def run_batch(*items: tuple[str | Path, Sequence[str], Path | None],
+              plugin_site: Path | None = None, timeout: float = 900,
+              **env: str) -> list[subprocess.CompletedProcess]:
+    """Run scripts or ``-m`` modules one after another in one fresh process.
+
+    Each ``(target, argv, cwd)`` runs as ``python TARGET ARGV`` (a ``.py``
+    file) or ``python -m TARGET ARGV`` (a module) would in ``cwd``, with its
+    own stdout, stderr and exit status. The process imports TensorFlow once
+    for all of them.
+    """
+    batch = [[str(target), list(argv), cwd and str(cwd)] for target, argv, cwd in items]
+    with tempfile.TemporaryDirectory() as tmp:
+        results = Path(tmp) / "results.json"
+        ran = subprocess.run([sys.executable, "-c", BATCH, json.dumps(batch), str(results)],
+                             capture_output=True, text=True, env=cli_env(plugin_site, **env),
+                             timeout=timeout)
+        assert ran.returncode == 0 and results.is_file(), ran.stderr[-3000:]
+        outcomes = json.loads(results.read_text())
+    return [subprocess.CompletedProcess(argv, code, out, err)
+            for (_, argv, _), (code, out, err) in zip(batch, outcomes, strict=True)]
 
 
 def run_cli_batch(*commands: Sequence[str], plugin_site: Path | None = None,
@@ -145,14 +199,27 @@ def run_cli_batch(*commands: Sequence[str], plugin_site: Path | None = None,
     Each command gets its own stdout, stderr and exit status, as from
     :func:`run_cli`; the process imports TensorFlow once for all of them.
     """
-    result = subprocess.run(
-        [sys.executable, "-c", CLI_BATCH, json.dumps([list(c) for c in commands])],
-        capture_output=True, text=True, env=cli_env(plugin_site, **env), cwd=cwd,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return [subprocess.CompletedProcess(list(argv), code, out, err)
-            for argv, (code, out, err) in zip(commands, json.loads(result.stdout), strict=True)]
+    return run_batch(*[("kerakit", command, cwd) for command in commands],
+                     plugin_site=plugin_site, timeout=timeout, **env)
+
+
+def run_script_files(scripts: Sequence[Path], argv: Sequence[str],
+                     tmp_path_factory: pytest.TempPathFactory, plugin_site: Path,
+                     need_plugins: set[str]) -> dict[str, subprocess.CompletedProcess]:
+    """Run each script with ``argv`` in its own folder: those named in ``need_plugins``
+    in one process that sees ``plugin_site``, the others in one that does not.
+
+    Returns:
+        Each script's file name -> its outcome.
+    """
+    results = {}
+    for site in (None, plugin_site):
+        chosen = [p for p in scripts if (p.name in need_plugins) == (site is not None)]
+        if chosen:
+            runs = run_batch(*[(p, argv, tmp_path_factory.mktemp(p.stem)) for p in chosen],
+                             plugin_site=site)
+            results.update(zip((p.name for p in chosen), runs, strict=True))
+    return results
 
 
 def run_cli_json(*args: str, **kwargs) -> object:
@@ -162,8 +229,9 @@ def run_cli_json(*args: str, **kwargs) -> object:
 
 
 #: The test files that take longest, longest first (measured with --durations).
-LONGEST_FILES = ("test_benchmarks.py", "test_tune_engines.py", "test_tune.py", "test_export.py",
-                 "test_examples.py", "test_tracking.py", "test_conformance.py", "test_serve.py")
+LONGEST_FILES = ("test_tune.py", "test_plugin_suites.py", "test_benchmarks.py", "test_export.py",
+                 "test_examples.py", "test_cli_catalog.py", "test_data_inputs.py",
+                 "test_conformance.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

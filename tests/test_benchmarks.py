@@ -1,23 +1,30 @@
-"""Every benchmark runs in its --quick mode and prints one JSON document. No timing is asserted."""
+"""Every benchmark runs in its --quick mode and prints one JSON document. No timing is asserted.
+
+They run one after another in one fresh process (``conftest.run_batch``);
+``tune_efficiency.py`` runs in a second one that sees the Optuna plugin.
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env
+from conftest import ROOT, run_script_files
 
 BENCHMARKS = sorted(p for p in (ROOT / "benchmarks").glob("*.py") if not p.name.startswith("_"))
+WITH_PLUGINS = {"tune_efficiency.py"}  # its third side is plugins/kerakit-optuna's engine
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory, plugin_site: Path) -> dict:
+    return run_script_files(BENCHMARKS, ["--quick", "--json"], tmp_path_factory, plugin_site,
+                            WITH_PLUGINS)
 
 
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
-def test_benchmark_quick(script, tmp_path, request):
-    # tune_efficiency runs the Optuna engine of plugins/kerakit-optuna too
-    site = request.getfixturevalue("plugin_site") if script.name == "tune_efficiency.py" else None
-    result = subprocess.run([sys.executable, str(script), "--quick", "--json"], cwd=tmp_path,
-                            env=cli_env(site), capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_benchmark_quick(script: Path, outcomes: dict):
+    result = outcomes[script.name]
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     document = json.loads(result.stdout[result.stdout.index("{"):])
     assert document  # each reports its measurements and ratios

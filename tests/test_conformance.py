@@ -2,17 +2,13 @@
 
 Each plugin is checked with one fresh process for all of its components. The
 plugin packages' own test suites, which parametrize the same checks per
-component, run here too, against the pip-installed packages.
+component, run in tests/test_plugin_suites.py.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import keras
 import pytest
-from conftest import ROOT, cli_env
 
 import kerakit as kk
 from kerakit.errors import ConformanceError
@@ -29,16 +25,6 @@ def test_every_component_of_the_plugin_conforms(installed_plugins, plugin):
     assert layers  # the save / reload / export checks really ran
     for name in layers:
         assert report.results[name]["SavedModel reloads"] == "ok"
-
-
-@pytest.mark.parametrize("package", ["kerakit-vision", "kerakit-tabular"])
-def test_plugin_packages_pass_their_own_tests(installed_plugins, package):
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             str(ROOT / "plugins" / package / "tests")],
-                            env=cli_env(installed_plugins), capture_output=True, text=True,
-                            cwd=ROOT / "plugins" / package)
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert " passed" in result.stdout
 
 
 class NoConfig(keras.layers.Layer):

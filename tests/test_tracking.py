@@ -1,7 +1,8 @@
 """Experiment tracking: resolving trackers, a broken tracker, TensorBoard HParams, `kerakit runs`.
 
 The MLflow plugin's own suite (a 3-trial search and an exported run read back
-from a real local store) runs here too, against the pip-installed package.
+from a real local store) runs in tests/test_plugin_suites.py, against the
+pip-installed package.
 """
 
 from __future__ import annotations
@@ -191,15 +192,3 @@ def test_runs_refuses_what_is_not_a_run(two_runs):
     assert result.returncode == 1
     assert "Invalid run directory" in result.stderr and "not-a-run" in result.stderr
     assert run_cli("runs", "diff", "only-one").returncode == 1
-
-
-# -- the MLflow plugin's own suite ----------------------------------------------------
-
-
-def test_mlflow_plugin_passes_its_own_tests(installed_plugins):
-    package = ROOT / "plugins" / "kerakit-mlflow"
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             str(package / "tests")], env=cli_env(installed_plugins),
-                            capture_output=True, text=True, cwd=package, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "5 passed" in result.stdout

@@ -1,18 +1,17 @@
 """Tuner engines: the hook, the default engine, dispatch, and the kerakit-optuna package.
 
 The Optuna engine's own suite (real worker processes on SQLite and on a
-journal file) runs here against the pip-installed package.
+journal file) runs in tests/test_plugin_suites.py, against the pip-installed package.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import types
 import warnings
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import run_cli
 
 import kerakit as kk
 from kerakit import hp
@@ -26,15 +25,6 @@ def iris_space() -> kk.Model:
     return kk.Model(name="iris_engines", inputs=(4,), preprocess=["standardize"],
                     blocks=[kk.use("dense_block", units=hp.Choice([4, 8], default=8))],
                     head=kk.use("classifier", classes=3), epochs=1)
-
-
-def test_the_optuna_package_passes_its_own_tests(installed_plugins):
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             str(ROOT / "plugins" / "kerakit-optuna" / "tests")],
-                            env=cli_env(installed_plugins), capture_output=True, text=True,
-                            cwd=ROOT / "plugins" / "kerakit-optuna")
-    assert result.returncode == 0, result.stdout[-4000:]
-    assert " passed" in result.stdout and "skipped" not in result.stdout
 
 
 def test_engines_list_the_default_and_the_plugins(installed_plugins):
