@@ -18,6 +18,7 @@ from typing import Any
 from kerakit.declaration.model import Model, Sampler, check, components_of, resolve
 from kerakit.declaration.values import Use
 from kerakit.engine import builder, inputs
+from kerakit.engine.warmup import build_training_state
 from kerakit.errors import DeclarationError
 from kerakit.registry.discovery import current_registry
 from kerakit.registry.table import Component, Registry
@@ -190,9 +191,17 @@ class Plan:
         """This plan for a table whose columns have these kinds (the builder encodes them)."""
         return plan(self, columns=dict(columns))
 
-    def fit_inputs(self, data: Any, replicas: int = 1) -> dict[str, Any]:
-        """Keyword arguments for ``model.fit``: see :func:`kerakit.engine.inputs.fit_inputs`."""
-        return inputs.fit_inputs(self, data, replicas)
+    def fit_inputs(self, data: Any, replicas: int = 1, model: Any = None) -> dict[str, Any]:
+        """Keyword arguments for ``model.fit``: see :func:`kerakit.engine.inputs.fit_inputs`.
+
+        Given the ``model`` about to be fitted, its optimizer and metric state is
+        created from these inputs first, so TensorFlow traces the training step
+        once (see :mod:`kerakit.engine.warmup`).
+        """
+        kwargs = inputs.fit_inputs(self, data, replicas)
+        if model is not None:
+            build_training_state(model, kwargs)
+        return kwargs
 
     def manifest(self, dataset: str | None, class_names: Sequence[str] | None = None
                  ) -> dict[str, Any]:

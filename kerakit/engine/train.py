@@ -212,7 +212,7 @@ def _train(the_plan: Plan, dataset: Dataset | Streams, partial: Path, target: Pa
         start = resumed.epoch if resumed else 0
         fitted: dict[str, list[float]] = {}
         if not (resumed and (resumed.stopped or start >= int(concrete.epochs))):
-            fitted = model.fit(**the_plan.fit_inputs(dataset, replicas),
+            fitted = model.fit(**the_plan.fit_inputs(dataset, replicas, model=model),
                                epochs=int(concrete.epochs), initial_epoch=start,
                                callbacks=run_callbacks, verbose=verbose).history
         model = inputs.in_original_units(the_plan, model, dataset)

@@ -66,7 +66,7 @@ def hypermodel_class() -> type:
                 epochs = min(epochs, self.max_epochs)
             callbacks = [*kwargs.pop("callbacks", []), *trial_plan.callbacks(run_dir=None),
                          keras.callbacks.TerminateOnNaN(), *self.tracking_callbacks]
-            history = model.fit(**trial_plan.fit_inputs(self.data), epochs=epochs,
+            history = model.fit(**trial_plan.fit_inputs(self.data, model=model), epochs=epochs,
                                 callbacks=callbacks, verbose=0, **kwargs)
             losses = history.history.get("loss", [])
             if not losses or not all(math.isfinite(v) for v in losses):

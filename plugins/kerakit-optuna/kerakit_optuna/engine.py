@@ -158,8 +158,8 @@ class _Loop:
         callbacks = [*trial_plan.callbacks(run_dir=None), keras.callbacks.TerminateOnNaN(),
                      reporter, *tracking]
         try:
-            history = model.fit(**trial_plan.fit_inputs(search.dataset), epochs=epochs,
-                                callbacks=callbacks, verbose=0)
+            history = model.fit(**trial_plan.fit_inputs(search.dataset, model=model),
+                                epochs=epochs, callbacks=callbacks, verbose=0)
         except Exception as exc:  # a trial that crashes is failed; the search goes on
             return "FAIL", None, f"{type(exc).__name__}: {exc}"[:300], None
         losses = history.history.get("loss", [])
