@@ -38,10 +38,14 @@ def build_training_state(model: Any, fit_kwargs: dict[str, Any]) -> bool:
         Whether the state was created here.
 
     Example:
-        >>> kwargs = plan.fit_inputs(data)
-        >>> build_training_state(model, kwargs)
+        >>> import numpy as np, kerakit as kk
+        >>> plan = kk.plan(kk.Model((4,), ["dense_block"], kk.use("classifier", classes=3)))
+        >>> model = plan.build()
+        >>> kwargs = {"x": np.zeros((8, 4)), "y": np.zeros(8, "int64"), "batch_size": 4}
+        >>> build_training_state(model, kwargs)  # False on JAX and PyTorch
         True
-        >>> model.fit(**kwargs, epochs=5)
+        >>> model.optimizer.built
+        True
     """
     import keras
 
