@@ -150,7 +150,7 @@ class _Loop:
         epochs = int(trial_plan.declaration.epochs)
         if search.options.max_epochs:
             epochs = min(epochs, search.options.max_epochs)
-        reporter = _reporter_class()(trial, search.objective, search.direction)
+        reporter = _reporter_class()(trial, search.objective)
         # experiment trackers listening to the search report the trial's epochs
         tracking = [cb for listener in search.listeners
                     if hasattr(listener, "trial_callbacks")
@@ -167,7 +167,8 @@ class _Loop:
             return "FAIL", None, "the loss became NaN or infinite", None
         scores = history.history.get(search.objective, [])
         if reporter.pruned:
-            return "PRUNED", reporter.best, f"pruned at epoch {len(scores)}", None
+            return "PRUNED", scores[-1] if scores else None, \
+                f"pruned at epoch {len(scores)}", None
         if not scores:
             return "FAIL", None, f"the objective {search.objective} was not logged", None
         pick = max if search.direction == "max" else min
@@ -215,25 +216,15 @@ def _reporter_class() -> type:
     import keras
 
     class Reporter(keras.callbacks.Callback):
-        """Reports the trial's value as it would be if it stopped now: its best epoch so far.
-
-        A trial's value is its best epoch's score, so that is what the pruner
-        compares; one epoch's dip of a noisy validation score is not a reason
-        to stop a trial whose best epoch is as good as the others'.
-        """
-
-        def __init__(self, trial: Any, objective: str, direction: str) -> None:
+        def __init__(self, trial: Any, objective: str) -> None:
             super().__init__()
             self.trial, self.objective, self.pruned = trial, objective, False
-            self.pick = max if direction == "max" else min
-            self.best: float | None = None
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             value = (logs or {}).get(self.objective)
             if value is None or not math.isfinite(value):
                 return
-            self.best = float(value) if self.best is None else self.pick(self.best, float(value))
-            self.trial.report(self.best, epoch)
+            self.trial.report(float(value), epoch)
             if self.trial.should_prune():
                 self.pruned = True
                 self.model.stop_training = True
