@@ -26,6 +26,7 @@ Usage: python benchmarks/tune_efficiency.py [--seeds 0 1 2 3 4] [--trials N] [--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -134,6 +135,32 @@ SIDES = {"kerakit": {}, "optuna": {"engine": "optuna", "tuner": "bayesian", "pru
 TARGETS = {"kerakit": {"median": 0.6}, "optuna": {"median": 0.4, "worst": 0.8}}
 
 
+def measure_seed(seed: int, trials: int, epochs: int) -> dict:
+    """One seed: the baseline and every kerakit side, on the same space and budget."""
+    data = kk.get_component("datasets", "digits").create()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = baseline(data, seed, trials, epochs, Path(tmp))
+        sides = {name: kerakit_side(data, seed, Path(tmp), trials, epochs, **dict(options))
+                 for name, options in SIDES.items()}
+    row = {"seed": seed, "baseline_wall_s": round(base["wall_s"], 1),
+           "baseline_best_val_accuracy": round(base["best_val_accuracy"], 4),
+           "baseline_to_0.97_s": base["to_target_s"] and round(base["to_target_s"], 1),
+           "baseline_test_accuracy": round(base["test_accuracy"], 4)}
+    for name, ours in sides.items():
+        match = time_to(ours["times"], base["best_val_accuracy"])
+        row.update({
+            f"{name}_to_0.97_s": ours["to_target_s"] and round(ours["to_target_s"], 1),
+            f"{name}_to_match_baseline_s": match and round(match, 1),
+            f"{name}_best_val_accuracy": round(ours["best_val_accuracy"], 4),
+            f"{name}_wall_s": round(ours["wall_s"], 1),
+            f"{name}_pruned": ours["pruned"],
+            f"{name}_ratio_match_to_baseline_wall": match and round(match / base["wall_s"], 3),
+            f"{name}_test_accuracy": round(ours["test_accuracy"], 4),
+        })
+    print(json.dumps(row), file=sys.stderr, flush=True)  # a long run shows each seed
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -144,32 +171,10 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.trials, args.epochs = [0], 1, 1
-    data = kk.get_component("datasets", "digits").create()
-    rows = []
-    for seed in args.seeds:
-        with tempfile.TemporaryDirectory() as tmp:
-            base = baseline(data, seed, args.trials, args.epochs, Path(tmp))
-            sides = {name: kerakit_side(data, seed, Path(tmp), args.trials, args.epochs,
-                                        **dict(options))
-                     for name, options in SIDES.items()}
-        row = {"seed": seed, "baseline_wall_s": round(base["wall_s"], 1),
-               "baseline_best_val_accuracy": round(base["best_val_accuracy"], 4),
-               "baseline_to_0.97_s": base["to_target_s"] and round(base["to_target_s"], 1),
-               "baseline_test_accuracy": round(base["test_accuracy"], 4)}
-        for name, ours in sides.items():
-            match = time_to(ours["times"], base["best_val_accuracy"])
-            row.update({
-                f"{name}_to_0.97_s": ours["to_target_s"] and round(ours["to_target_s"], 1),
-                f"{name}_to_match_baseline_s": match and round(match, 1),
-                f"{name}_best_val_accuracy": round(ours["best_val_accuracy"], 4),
-                f"{name}_wall_s": round(ours["wall_s"], 1),
-                f"{name}_pruned": ours["pruned"],
-                f"{name}_ratio_match_to_baseline_wall": match and round(match / base["wall_s"],
-                                                                        3),
-                f"{name}_test_accuracy": round(ours["test_accuracy"], 4),
-            })
-        rows.append(row)
-        print(json.dumps(row), file=sys.stderr, flush=True)  # a long run shows each seed
+    # the searches' progress lines (and anything a plugin prints) go to stderr:
+    # stdout holds the report alone, so that --json output parses
+    with contextlib.redirect_stdout(sys.stderr):
+        rows = [measure_seed(seed, args.trials, args.epochs) for seed in args.seeds]
     summary = {"machine": f"{os.cpu_count()} cores, backend {keras.backend.backend()}",
                "trials": args.trials, "epochs": args.epochs, "seeds": args.seeds}
     for name in SIDES:
