@@ -135,9 +135,8 @@ SIDES = {"kerakit": {}, "optuna": {"engine": "optuna", "tuner": "bayesian", "pru
 TARGETS = {"kerakit": {"median": 0.6}, "optuna": {"median": 0.4, "worst": 0.8}}
 
 
-def measure_seed(seed: int, trials: int, epochs: int) -> dict:
+def measure_seed(data, seed: int, trials: int, epochs: int) -> dict:
     """One seed: the baseline and every kerakit side, on the same space and budget."""
-    data = kk.get_component("datasets", "digits").create()
     with tempfile.TemporaryDirectory() as tmp:
         base = baseline(data, seed, trials, epochs, Path(tmp))
         sides = {name: kerakit_side(data, seed, Path(tmp), trials, epochs, **dict(options))
@@ -174,7 +173,8 @@ def main() -> int:
     # the searches' progress lines (and anything a plugin prints) go to stderr:
     # stdout holds the report alone, so that --json output parses
     with contextlib.redirect_stdout(sys.stderr):
-        rows = [measure_seed(seed, args.trials, args.epochs) for seed in args.seeds]
+        data = kk.get_component("datasets", "digits").create()
+        rows = [measure_seed(data, seed, args.trials, args.epochs) for seed in args.seeds]
     summary = {"machine": f"{os.cpu_count()} cores, backend {keras.backend.backend()}",
                "trials": args.trials, "epochs": args.epochs, "seeds": args.seeds}
     for name in SIDES:

@@ -5,8 +5,8 @@ the optimizer's slots and the compiled metrics' variables to the first trace
 of the training step. ``tf.function`` cannot keep variables created while
 tracing, so it traces the step a second time: about 1.1 s of every ``fit`` of
 the embedded default's CNN on 2 cores (``docs/performance.md``), which is a
-large part of a short tuning trial. Creating that state first, from one real
-batch, leaves one trace. The training itself is unchanged: the same weights,
+large part of a short tuning trial. Creating that state first, from a small
+probe batch, leaves one trace. The training itself is unchanged: the same weights,
 the same random draws, the same scores.
 """
 
