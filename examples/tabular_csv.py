@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 import kerakit as kk
-from kerakit.engine.predict import format_predictions, predict_file
+from kerakit.deploy.predict import format_predictions, predict_file
 
 QUICK = "--quick" in sys.argv
 

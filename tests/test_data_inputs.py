@@ -22,9 +22,9 @@ from PIL import Image
 
 import kerakit as kk
 from kerakit.data import split
+from kerakit.deploy.predict import format_predictions, predict_file
 from kerakit.engine.inputs import fit_inputs, load_data
 from kerakit.engine.nocode import default_for, write_declaration
-from kerakit.engine.predict import format_predictions, predict_file
 from kerakit.engine.tables import table_dataset
 from kerakit.errors import ConformanceError, DataError
 from kerakit.testing import check_component
@@ -299,7 +299,7 @@ def test_image_folder_trains_with_the_default_cnn(tmp_path: Path):
     assert run.report and set(run.metrics) == {"accuracy", "loss"}
     big = np.asarray(run.model.predict(np.zeros((1, 16, 16, 1), "float32"), verbose=0))
     assert big.shape == (1, 3)  # the model resizes whatever it is given
-    from kerakit.engine.predict import conform
+    from kerakit.deploy.predict import conform
 
     signature = {"shape": [None, None, None, 1], "dtype": "float32"}  # as exported
     assert conform(np.zeros((8, 8, 1)), signature).shape == (1, 8, 8, 1)

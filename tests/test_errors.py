@@ -226,7 +226,7 @@ def png_header(width: int, height: int) -> bytes:
 
 
 def test_values_that_overflow_float32_are_refused():
-    from kerakit.engine.predict import conform
+    from kerakit.deploy.predict import conform
 
     spec = {"shape": [None, 2], "dtype": "float32"}
     with pytest.raises(kk.DataError, match=r"within float32's range .* magnitude 1e\+300"):
@@ -240,7 +240,7 @@ def test_values_that_overflow_float32_are_refused():
 
 def test_duplicate_class_names_are_refused(tmp_path):
     from kerakit.builtins.heads import ClassificationHead
-    from kerakit.engine.predict import format_predictions
+    from kerakit.deploy.predict import format_predictions
 
     with pytest.raises(ValueError, match=r"Expected distinct names. Received: 'a', 'b' more"):
         ClassificationHead(classes=4, class_names=["a", "b", "a", "b"])

@@ -15,9 +15,9 @@ import tensorflow as tf
 from conftest import cli_env, run_cli, run_cli_batch
 
 import kerakit as kk
+from kerakit.deploy.exporting import MANIFEST, check_hashes, export
+from kerakit.deploy.predict import predict
 from kerakit.engine.builder import inference_model
-from kerakit.engine.exporting import MANIFEST, check_hashes, export
-from kerakit.engine.predict import predict
 from kerakit.errors import ExportError
 
 
@@ -163,7 +163,7 @@ def test_onnx_without_the_extra_names_it(digits_run, tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from kerakit.engine.exporting import export
+from kerakit.deploy.exporting import export
 export(sys.argv[1], sys.argv[2], force=True)
 """
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import kerakit as kk
-from kerakit.engine.report import best_so_far
 from kerakit.errors import DeclarationError
 from kerakit.registry.discovery import current_registry
+from kerakit.runs.report import best_so_far
 from kerakit.tuning.search import direction
 
 

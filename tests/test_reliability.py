@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 import kerakit as kk
-from kerakit.engine import exporting
-from kerakit.engine.locks import lock_path
-from kerakit.engine.rundir import partial_dir
+from kerakit.deploy import exporting
+from kerakit.runs.locks import lock_path
+from kerakit.runs.rundir import partial_dir
 
 EPOCHS = 12
 
@@ -56,7 +56,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
 HOLDER_SCRIPT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from kerakit.engine.locks import hold_lock
+    from kerakit.runs.locks import hold_lock
     with hold_lock(Path(sys.argv[1]), "directory"):
         print("held", flush=True)
         time.sleep(float(sys.argv[2]))

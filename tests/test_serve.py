@@ -26,10 +26,10 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 import kerakit as kk
 from kerakit.cli import main as cli_main
-from kerakit.engine.exporting import check_hashes
-from kerakit.engine.predict import predict_file
-from kerakit.engine.serving import ServedModel, input_kind
-from kerakit.engine.serving_page import render_page
+from kerakit.deploy.exporting import check_hashes
+from kerakit.deploy.predict import predict_file
+from kerakit.deploy.serving import ServedModel, input_kind
+from kerakit.deploy.serving_page import render_page
 
 MAX_BODY = 100_000
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")

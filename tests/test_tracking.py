@@ -18,8 +18,8 @@ from conftest import ROOT, cli_env, run_cli
 
 import kerakit as kk
 from kerakit import hp
-from kerakit.engine.tracking import Tracking, tracker_names
 from kerakit.errors import ComponentNotFoundError, DeclarationError, TrackerWarning
+from kerakit.runs.tracking import Tracking, tracker_names
 
 
 def small(units: int | hp.Choice = 8, **fields) -> kk.Model:

@@ -12,8 +12,8 @@ import pytest
 from conftest import cli_env
 
 import kerakit as kk
-from kerakit.engine.train import RUN_FILES
 from kerakit.errors import DataError, DeclarationError, MissingPluginError, UnsafeModelError
+from kerakit.runs.train import RUN_FILES
 
 
 def iris_decl(**changes) -> kk.Model:
@@ -208,7 +208,7 @@ def test_a_crashed_run_leaves_no_target_and_resumes(tmp_path):
 
 
 def test_backups_follow_the_clock(tmp_path):
-    from kerakit.engine.backup import TrainingBackup
+    from kerakit.runs.backup import TrainingBackup
 
     saves = []
 

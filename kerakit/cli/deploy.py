@@ -27,7 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from kerakit.cli.output import print_json
-    from kerakit.engine.exporting import export
+    from kerakit.deploy.exporting import export
 
     out = args.out
     if args.version is not None:
@@ -50,7 +50,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from kerakit.cli.output import reserved_stdout, write_stdout
-    from kerakit.engine.predict import format_predictions, predict_file
+    from kerakit.deploy.predict import format_predictions, predict_file
 
     # Predictions on stdout (CSV or JSON) must stay parseable whatever a plugin prints.
     with reserved_stdout(not args.out):

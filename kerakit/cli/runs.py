@@ -22,7 +22,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def run_runs(args: argparse.Namespace) -> int:
     from kerakit.cli.output import print_json, print_table
-    from kerakit.engine.runlog import diff_runs, list_runs
+    from kerakit.runs.runlog import diff_runs, list_runs
 
     if args.args[:1] == ["diff"]:
         if len(args.args) != 3:

@@ -46,7 +46,7 @@ def model_sources(args: argparse.Namespace) -> dict[str, str]:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from kerakit.engine.serving import serve
+    from kerakit.deploy.serving import serve
 
     serve(model_sources(args), host=args.host, port=args.port, max_body=args.max_body,
           workers=args.workers)

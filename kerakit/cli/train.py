@@ -61,7 +61,7 @@ def declaration_and_data(args: argparse.Namespace) -> tuple[Any, Any, bool]:
     from kerakit.declaration.defaults import DEFAULT_DATA, digits_cnn
     from kerakit.declaration.recipes import load_recipe
     from kerakit.engine.inputs import with_target
-    from kerakit.engine.rows import is_table_path
+    from kerakit.sources.rows import is_table_path
 
     target = None if not args.target else args.target[0] if len(args.target) == 1 \
         else args.target
@@ -110,7 +110,7 @@ def run_train(args: argparse.Namespace) -> int:
     import json
 
     from kerakit.cli.output import print_json
-    from kerakit.engine.train import fit
+    from kerakit.runs.train import fit
 
     decl, data, chosen = declaration_and_data(args)
     if args.write_recipe:
@@ -130,8 +130,8 @@ def run_train(args: argparse.Namespace) -> int:
               verbose=1 if sys.stdout.isatty() and not args.json else 2)
     exported = None
     if args.export:
-        from kerakit.engine.exporting import export
-        from kerakit.engine.tracking import log_export
+        from kerakit.deploy.exporting import export
+        from kerakit.runs.tracking import log_export
 
         exported = export(run, args.export, force=args.overwrite)
         log_export(run, exported.path)

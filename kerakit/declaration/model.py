@@ -182,7 +182,7 @@ class Model:
             metrics stay in the original units.
         name: The model's name.
         track: Experiment trackers told about every run of this declaration,
-            by name (``["mlflow"]``); see :mod:`kerakit.engine.tracking`.
+            by name (``["mlflow"]``); see :mod:`kerakit.runs.tracking`.
 
     Raises:
         DeclarationError: for malformed parts, naming the field.

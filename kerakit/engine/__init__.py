@@ -1,2 +1,1 @@
-"""Layer 3: the resolved plan (:mod:`.plan`) and what runs it: building,
-training, reports, saving, export and prediction."""
+"""The model: the resolved plan (:mod:`.plan`), building, warm-up, saving and scale."""

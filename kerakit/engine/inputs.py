@@ -112,7 +112,7 @@ def _load_path(data: str | Path, plan: Plan, names: list[str] | None,
     if path.suffix.lower() == ".npz":
         return load_npz(path, plan, names, val_size)
     if path.is_dir():
-        from kerakit.engine.images import image_folder
+        from kerakit.sources.images import image_folder
 
         decl = plan.declaration
         return image_folder(path, image_size=image_size_of(decl),

@@ -47,7 +47,7 @@ def default_for(data: Any, target: str | Sequence[str] | None = None, *,
             cannot be read (naming the file, column or image).
     """
     from kerakit.data import is_table
-    from kerakit.engine.rows import is_table_path
+    from kerakit.sources.rows import is_table_path
 
     if is_table(data) or is_table_path(data):
         if not target:
@@ -66,7 +66,7 @@ def default_for(data: Any, target: str | Sequence[str] | None = None, *,
         source = str(data) if isinstance(data, (str, Path)) else data
         return decl, {"table": source, "target": target}
     if isinstance(data, (str, Path)) and Path(data).is_dir():
-        from kerakit.engine.images import scan_folder
+        from kerakit.sources.images import scan_folder
 
         folder = scan_folder(data)
         decl = image_default(folder.class_names, tuple(image_size or folder.size),

@@ -26,8 +26,8 @@ import keras
 import numpy as np
 
 from kerakit.data import Dataset, split
-from kerakit.engine.rows import input_name, is_table_path, read_table
 from kerakit.errors import DataError
+from kerakit.sources.rows import input_name, is_table_path, read_table
 
 KINDS = ("numeric", "categorical", "ignore")
 CATEGORY_MAX_INTEGERS = 10  # integer columns with at most this many values are categories

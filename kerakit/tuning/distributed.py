@@ -77,7 +77,7 @@ def check_tuning_dir(directory: Path, overwrite: bool) -> None:
         FileExistsError: if ``overwrite`` would delete something that is not a
             kerakit tuning directory; the message says what is there.
     """
-    from kerakit.engine.rundir import check_target
+    from kerakit.runs.rundir import check_target
 
     if overwrite:
         check_target(directory, True, what="tuning directory", markers=TUNING_MARKERS)

@@ -175,7 +175,7 @@ def tune(
 
     search = prepare(decl, with_target(data, target), options, seed=seed)
     directory = Path(directory) if directory is not None else Path("tuning") / decl.name
-    from kerakit.engine.locks import hold_lock
+    from kerakit.runs.locks import hold_lock
     from kerakit.tuning.distributed import check_tuning_dir
 
     # its own workers share it, unlocked; so do the processes of an engine that shares it
@@ -197,7 +197,7 @@ def tune(
 
 def _search_tracking(search: Search, track: Sequence[str]) -> Any:
     """The search's trackers, listening to its trials."""
-    from kerakit.engine.tracking import SearchTracking, Tracking, tracker_names, versions_of
+    from kerakit.runs.tracking import SearchTracking, Tracking, tracker_names, versions_of
 
     names = tracker_names(track, search.decl)
     if "tensorboard" not in names and any(
@@ -274,7 +274,7 @@ class Search:
             epochs: Epochs at which the best trial peaked.
             model: The best trained model, when the engine keeps it.
         """
-        from kerakit.engine.report import plot_tuning, write_trials_csv
+        from kerakit.runs.report import plot_tuning, write_trials_csv
 
         best = resolve(self.decl, FixedSampler(values))
         directory.mkdir(parents=True, exist_ok=True)
@@ -437,7 +437,7 @@ def retrain(best: Model, data: Dataset, out: Path, epochs: int,
     import numpy as np
 
     from kerakit.engine.inputs import join_rows
-    from kerakit.engine.train import fit
+    from kerakit.runs.train import fit
 
     merged = Dataset(
         data.name, join_rows(data.x_train, data.x_val),

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from kerakit.engine.fileops import exchange_or_move
-from kerakit.engine.locks import hold_lock, pid_alive
-from kerakit.engine.rundir import describe
 from kerakit.errors import ExportError, KerakitError
+from kerakit.fileops import exchange_or_move
+from kerakit.runs.locks import hold_lock, pid_alive
+from kerakit.runs.rundir import describe
 
 FORMATS = ("saved_model", "keras", "onnx")
 MANIFEST = "export_manifest.json"
@@ -114,7 +114,7 @@ def export(
 def _source(source: Any) -> tuple[Any, dict[str, Any]]:
     """The model and what is known about it: manifest, declaration, test metrics."""
     from kerakit.engine.saving import load, read_manifest
-    from kerakit.engine.train import Run
+    from kerakit.runs.train import Run
 
     if isinstance(source, Run):
         manifest = read_manifest(source.dir) or {}

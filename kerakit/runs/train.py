@@ -1,6 +1,6 @@
 """Training: ``fit()`` on a plan, test evaluation and the run records.
 
-The run directory is written through :mod:`kerakit.engine.rundir`: beside its
+The run directory is written through :mod:`kerakit.runs.rundir`: beside its
 target until complete, resumable after a crash.
 """
 
@@ -19,18 +19,18 @@ import numpy as np
 from kerakit.data import Dataset, Streams
 from kerakit.declaration.model import Model, Sampler
 from kerakit.engine import inputs
-from kerakit.engine.backup import TrainingBackup
+from kerakit.runs.backup import TrainingBackup
 from kerakit.engine.inputs import one_hot
-from kerakit.engine.locks import hold_lock
+from kerakit.runs.locks import hold_lock
 from kerakit.engine.plan import Plan, plan
-from kerakit.engine.rundir import (
+from kerakit.runs.rundir import (
     check_target,
     default_run_dir,
     partial_dir,
     prepare_partial,
     replace,
 )
-from kerakit.engine.tracking import Tracking, finish_training, start_training, tracker_names
+from kerakit.runs.tracking import Tracking, finish_training, start_training, tracker_names
 
 RUN_FILES = ("model.keras", "declaration.json", "history.csv", "metrics.json", "curves.png",
              "manifest.json")
@@ -56,7 +56,7 @@ class Run:
             run's backup (the epochs before it were restored), else ``None``.
         seconds: Wall time of training and evaluation.
         tracking: The run's trackers and its record with them, for
-            :func:`kerakit.engine.tracking.log_export`.
+            :func:`kerakit.runs.tracking.log_export`.
     """
 
     model: Any
@@ -144,7 +144,7 @@ def fit(
             run resumes from the last one. 0 backs up every epoch.
         track: Experiment trackers to tell about the run, by name (``"mlflow"``),
             besides the declaration's and ``KERAKIT_TRACK``'s; see
-            :mod:`kerakit.engine.tracking`. A failing tracker only warns.
+            :mod:`kerakit.runs.tracking`. A failing tracker only warns.
 
     Returns:
         A :class:`Run`.
@@ -240,7 +240,7 @@ def _judges_curves(callback: Any) -> bool:
 
 def _evaluate(model: Any, data: Dataset | Streams,
               the_plan: Plan) -> tuple[dict[str, float], dict[str, Any]]:
-    from kerakit.engine.report import classification_summary
+    from kerakit.runs.report import classification_summary
 
     if isinstance(data, Streams):
         if data.test is None:
@@ -286,7 +286,7 @@ def _diverged(history: dict[str, list[float]], callbacks: list[Any]) -> int | No
 
 
 def _write_run(run: Run, directory: Path, data: Dataset | Streams) -> None:
-    from kerakit.engine.report import plot_curves, write_history_csv
+    from kerakit.runs.report import plot_curves, write_history_csv
     from kerakit.engine.saving import save_model
 
     manifest = run.plan.manifest(data.name, data.class_names)

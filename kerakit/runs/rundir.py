@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kerakit.declaration.model import Model
-from kerakit.engine.fileops import exchange_or_move
+from kerakit.fileops import exchange_or_move
 
 __all__ = ["RUN_MARKERS", "check_target", "default_run_dir", "describe", "partial_dir",
            "prepare_partial", "replace"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from kerakit.engine.exporting import check_hashes
+from kerakit.deploy.exporting import check_hashes
 from kerakit.errors import DataError, ExportError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
@@ -125,12 +125,12 @@ def predict_file(export_dir: str | Path, path: str | Path) -> dict[str, Any]:
     """:func:`predict` on an input file (see :func:`read_input`); the files are hashed once.
 
     A table export (named column inputs) reads a table file instead, by
-    column name (see :func:`kerakit.engine.rows.read_rows`); the result then
+    column name (see :func:`kerakit.sources.rows.read_rows`); the result then
     carries each row's ``index``.
     """
     manifest = check_hashes(Path(export_dir))
     if manifest["inputs"][0]["name"] != "inputs":
-        from kerakit.engine.rows import read_rows
+        from kerakit.sources.rows import read_rows
 
         columns, index = read_rows(path, manifest["inputs"], manifest.get("columns"))
         return {**_serve(Path(export_dir), manifest, columns), "index": index}

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kerakit.engine.predict import conform
+from kerakit.deploy.predict import conform
 from kerakit.errors import DataError
 
 if TYPE_CHECKING:
-    from kerakit.engine.serving import ServedModel
+    from kerakit.deploy.serving import ServedModel
 
 
 def status_body(model: ServedModel) -> dict[str, Any]:
@@ -161,7 +161,7 @@ def _table_columns(columns: dict[str, Any], names: list[str], where: str
 
 
 def _by_input_name(values: dict[str, Any], names: list[str], where: str) -> dict[str, Any]:
-    from kerakit.engine.rows import input_name
+    from kerakit.sources.rows import input_name
 
     keyed = {input_name(str(k)): v for k, v in values.items()}
     missing = [n for n in names if n not in keyed]

@@ -21,7 +21,7 @@ from typing import Any
 
 import keras
 
-from kerakit.engine.fileops import commit_file, write_atomic
+from kerakit.fileops import commit_file, write_atomic
 
 __all__ = ["Resume", "TrainingBackup", "read_backup"]
 

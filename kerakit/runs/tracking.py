@@ -308,7 +308,7 @@ def start_training(tracking: Tracking, the_plan: Any, data: Any, target: Path,
 
 
 def finish_training(outcome: RunOutcome, run: Any) -> None:
-    """Fill a training run's outcome from its :class:`~kerakit.engine.train.Run`."""
+    """Fill a training run's outcome from its :class:`~kerakit.runs.train.Run`."""
     outcome.metrics = dict(run.metrics)
     outcome.files = run_files(run.dir)
     model = Path(run.dir) / "model.keras"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kerakit.engine.exporting import MANIFEST, check_hashes
+from kerakit.deploy.exporting import MANIFEST, check_hashes
 from kerakit.errors import DataError, ExportError
 
 DEFAULT_PORT = 8501
@@ -156,8 +156,8 @@ def create_app(models: dict[str, ServedModel], max_body: int = DEFAULT_MAX_BODY)
     from starlette.responses import HTMLResponse, Response
     from starlette.routing import Route
 
-    from kerakit.engine.serving_page import render_page
-    from kerakit.engine.serving_rest import (
+    from kerakit.deploy.serving_page import render_page
+    from kerakit.deploy.serving_rest import (
         classify_body,
         metadata_body,
         predict_body,
@@ -303,5 +303,5 @@ def serve(
     os.environ[CONFIG_ENV] = json.dumps({"models": {m.name: str(m.path)
                                                     for m in models.values()},
                                          "max_body": max_body})
-    uvicorn.run("kerakit.engine.serving:app_from_environment", factory=True, workers=workers,
+    uvicorn.run("kerakit.deploy.serving:app_from_environment", factory=True, workers=workers,
                 **options)

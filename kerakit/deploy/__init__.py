@@ -1,0 +1,1 @@
+"""Leaving kerakit: export formats with verification, predictions from an export, serving."""
