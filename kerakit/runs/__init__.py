@@ -1,0 +1,1 @@
+"""A training run: fit and evaluate, the run directory, locks, backups, reports and trackers."""
