@@ -276,7 +276,7 @@ def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     import kerakit as kk
-    from kerakit.engine.tables import table_dataset
+    from kerakit.sources.tables import table_dataset
     from kerakit.sources.images import image_folder
 
     rows: list[dict] = []

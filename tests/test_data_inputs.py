@@ -23,10 +23,11 @@ from PIL import Image
 import kerakit as kk
 from kerakit.data import split
 from kerakit.deploy.predict import format_predictions, predict_file
-from kerakit.engine.inputs import fit_inputs, load_data
+from kerakit.engine.inputs import fit_inputs
 from kerakit.engine.nocode import default_for, write_declaration
-from kerakit.engine.tables import table_dataset
 from kerakit.errors import ConformanceError, DataError
+from kerakit.runs.train import load_data
+from kerakit.sources.tables import table_dataset
 from kerakit.testing import check_component
 
 SERVE_SCRIPT = r"""
@@ -321,17 +322,21 @@ def test_bad_image_folders_are_named(tmp_path: Path, make, message: str):
 # -- no code ------------------------------------------------------------------------------------
 
 
-def test_no_code_train_writes_an_editable_declaration(tmp_path: Path):
+def test_no_code_train_writes_nothing_outside_its_run_directory(tmp_path: Path):
     penguins(120).to_csv(tmp_path / "p.csv", index=False)
     result = run_cli("train", "--data", "p.csv", "--target", "species", "--epochs", "2",
                      "--out", "run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "default declaration for" in result.stdout and "test: accuracy=" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "run"]
+    recorded = json.loads((tmp_path / "run" / "declaration.json").read_text())
+    assert recorded["columns"]["island"] == "categorical"
+    asked = run_cli("train", "--data", "p.csv", "--target", "species",
+                    "--write-recipe", "declaration.json", cwd=tmp_path)
+    assert asked.returncode == 0, asked.stderr[-2000:]
     written = json.loads((tmp_path / "declaration.json").read_text())
     assert written["data"] == {"table": "p.csv", "target": "species"}
-    assert written["columns"]["island"] == "categorical"
-    assert json.loads((tmp_path / "run" / "declaration.json").read_text())["columns"] == \
-        written["columns"]
+    assert written["columns"] == recorded["columns"]
 
 
 def test_default_written_as_a_python_recipe_reruns(tmp_path: Path):
@@ -343,7 +348,7 @@ def test_default_written_as_a_python_recipe_reruns(tmp_path: Path):
         decl, data = default_for(str(tmp_path / "p.csv"), "species")
     path = write_declaration(decl, data, tmp_path / "recipe.py")
     loaded, loaded_data = load_recipe(str(path))
-    assert loaded == decl and loaded_data == data
+    assert loaded == decl and loaded_data == data.reference
     assert loaded.hyperparameters()  # the default's search space, for kerakit tune
     with pytest.raises(FileExistsError):
         write_declaration(decl, data, path)

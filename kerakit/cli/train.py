@@ -60,8 +60,8 @@ def declaration_and_data(args: argparse.Namespace) -> tuple[Any, Any, bool]:
 
     from kerakit.declaration.defaults import DEFAULT_DATA, digits_cnn
     from kerakit.declaration.recipes import load_recipe
-    from kerakit.engine.inputs import with_target
-    from kerakit.sources.rows import is_table_path
+    from kerakit.sources.source import with_target
+    from kerakit.sources.formats import is_table_path
 
     target = None if not args.target else args.target[0] if len(args.target) == 1 \
         else args.target
@@ -80,15 +80,10 @@ def declaration_and_data(args: argparse.Namespace) -> tuple[Any, Any, bool]:
 
 
 def _show_default(decl: Any, data: Any, stream: Any) -> None:
-    """Print the chosen declaration, and write it to declaration.json unless that exists."""
-    from kerakit.engine.nocode import write_declaration
-
+    """Print the chosen declaration, and how to get an editable copy (nothing is written)."""
     print(f"default declaration for {data}:\n{decl!r}", file=stream)
-    try:
-        written = write_declaration(decl, data, "declaration.json")
-        print(f"wrote {written}: edit it, then run `kerakit train {written}`", file=stream)
-    except FileExistsError:
-        print("declaration.json exists already and was left as it is", file=stream)
+    print("to edit it, add --write-recipe recipe.py, then run `kerakit train recipe.py`",
+          file=stream)
 
 
 def _image_size(text: str) -> tuple[int, int]:

@@ -74,7 +74,7 @@ def table_default(task: str, columns: dict[str, str], *, classes: list[str] | No
 
     Args:
         task: ``"classification"`` or ``"regression"``.
-        columns: Each raw column's kind, as :func:`kerakit.engine.tables.infer_columns` gives.
+        columns: Each raw column's kind, as :func:`kerakit.sources.tables.infer_columns` gives.
         classes: The class names, for classification.
         outputs: Number of targets, for regression.
         name: The declaration's name.

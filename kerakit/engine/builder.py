@@ -8,14 +8,13 @@ which component made them: ``preprocess_0_standardize``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kerakit.declaration.values import Use
 from kerakit.errors import DeclarationError, KerakitError, PluginError
 from kerakit.registry.table import Component, instantiate
 
-if TYPE_CHECKING:
-    from kerakit.engine.plan import Plan
+Plan = Any  # a kerakit.engine.plan.Plan; not imported, as the plan module imports this one
 
 AUGMENT_PREFIX = "augment_"
 

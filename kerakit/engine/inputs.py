@@ -1,131 +1,26 @@
-"""The data side of a run: loading splits, checking them, and the inputs to ``fit``.
+"""The data side of a plan: splits checked against it, and the inputs to ``fit``.
 
-Everything here asks the :class:`~kerakit.engine.plan.Plan` what the head
+Reading and splitting is :mod:`kerakit.sources`; everything here asks the
+plan (``the_plan``, a :class:`~kerakit.engine.plan.Plan`) what the head
 expects, so data is checked against the same resolved declaration that is
-built and trained.
+built and trained. This module does not import the plan module, which
+imports it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from kerakit.data import (
-    Dataset,
-    Streams,
-    check_arrays,
-    is_table,
-    is_tf_dataset,
-    split,
-    streams_from,
-)
+from kerakit.data import Dataset, Streams, check_arrays, is_table
 from kerakit.errors import DataError
 
-if TYPE_CHECKING:
-    from kerakit.engine.plan import Plan
+Plan = Any  # a kerakit.engine.plan.Plan; not imported, as the plan module imports this one
 
-__all__ = ["check_data", "fit_inputs", "in_original_units", "join_rows", "load_data",
-           "model_x", "one_hot", "prepare", "target_scale", "with_target"]
-
-
-def load_data(data: Any, plan: Plan, *, in_memory: bool = False) -> Dataset | Streams:
-    """Turn ``data`` into train / validation / test splits.
-
-    Args:
-        data: A registered dataset name; a path to a ``.csv``, ``.tsv`` or
-            ``.parquet`` file, or a pandas DataFrame, given with its target as
-            ``{"table": ..., "target": "column"}`` (see :func:`with_target`); a
-            ``.npz`` file; a folder of images with one subfolder per class; a
-            :class:`~kerakit.data.Dataset`; a tuple ``(x, y)`` (split by the
-            declaration's ``validation_split``, with a 20% test split); a dict
-            with ``train``, ``val`` and ``test`` ``(x, y)`` tuples; or a batched
-            ``tf.data.Dataset`` of ``(x, y)``, or a dict of them (see
-            :func:`kerakit.data.streams_from`).
-        plan: The plan (its validation split, columns and head are used).
-        in_memory: Load an image folder into arrays instead of streaming it
-            (tuning re-batches the data for every trial).
-
-    Splits always use the seed 0, whatever the declaration's seed, so runs
-    with different seeds are compared on the same test set. Regression
-    targets are shaped like the head's output, ``(n, outputs)``.
-
-    Raises:
-        DataError: for anything else, or data that cannot be split.
-    """
-    return _shape_targets(_load(data, plan, in_memory), plan)
-
-
-def _load(data: Any, plan: Plan, in_memory: bool) -> Dataset | Streams:
-    decl, head = plan.declaration, plan.head
-    names = list(head.class_names) if head.class_names else None
-    val_size = float(decl.validation_split)
-    if isinstance(data, (Dataset, Streams)):
-        return data
-    if is_tf_dataset(data) or (isinstance(data, dict) and any(map(is_tf_dataset,
-                                                                   data.values()))):
-        return streams_from(data, val_size, head.task, names)
-    if isinstance(data, dict) and "table" in data:
-        from kerakit.engine.tables import table_dataset
-
-        unknown = sorted(set(data) - {"table", "target"})
-        if unknown or not data.get("target"):
-            raise DataError("Invalid table data. Expected {'table': PATH_OR_DATAFRAME, "
-                            f"'target': COLUMN}}. Received: keys {sorted(data)}")
-        return table_dataset(data["table"], data["target"], columns=decl.columns,
-                             val_size=val_size, class_names=names, task=head.task)
-    if is_table(data):
-        raise DataError("Invalid data: a DataFrame needs its target. Expected "
-                        "kk.fit(decl, frame, target='column'). Received: no target; columns "
-                        f"{', '.join(map(str, data.columns))}")
-    if isinstance(data, (str, Path)):
-        return _load_path(data, plan, names, val_size, in_memory)
-    if isinstance(data, tuple) and len(data) == 2:
-        y = np.asarray(data[1])
-        if names is None and head.classes and y.dtype.kind in "iu":
-            names = [str(i) for i in range(head.classes)]  # so a stray label is named as such
-        return split(data[0], y, val_size=val_size, test_size=0.2, seed=0,
-                     task=head.task, class_names=names)
-    if isinstance(data, dict) and {"train", "val"} <= set(data):
-        empty = (np.asarray(data["train"][0])[:0], np.asarray(data["train"][1])[:0])
-        parts = [tuple(np.asarray(a) for a in data.get(k, empty)) for k in ("train", "val", "test")]
-        return Dataset("data", *parts[0], *parts[1], *parts[2], task=head.task,
-                       class_names=names)
-    raise DataError(
-        "Invalid data. Expected a registered dataset name (e.g. 'digits'), a table file or "
-        "DataFrame with a target, a .npz file, an image folder, a kerakit.Dataset, an (x, y) "
-        f"tuple, or a dict of (x, y) splits. Received: {type(data).__name__}"
-    )
-
-
-def _load_path(data: str | Path, plan: Plan, names: list[str] | None,
-               val_size: float, in_memory: bool) -> Dataset | Streams:
-    from kerakit.engine.tables import is_table_path
-
-    path = Path(data)
-    if is_table_path(path):
-        raise DataError(f"Invalid data {str(path)!r}: a table needs its target. Expected "
-                        "target='column' (--target COL). Received: no target")
-    if path.suffix.lower() == ".npz":
-        return load_npz(path, plan, names, val_size)
-    if path.is_dir():
-        from kerakit.sources.images import image_folder
-
-        decl = plan.declaration
-        return image_folder(path, image_size=image_size_of(decl),
-                            batch_size=int(decl.batch_size), val_size=val_size,
-                            seed=int(decl.seed or 0), in_memory=in_memory)
-    if isinstance(data, str) and not path.exists() and ("datasets", data) in plan.registry:
-        # a registered dataset, qualified names included ("tabular.linnerud")
-        return plan.registry.get("datasets", data).create(val_size=val_size)
-    if isinstance(data, str) and ("/" in data or path.suffix):
-        raise DataError(f"Invalid data path {str(path)!r}. Expected an existing .csv, .tsv, "
-                        ".parquet or .npz file, or a folder of images. Received: "
-                        f"{'a file of another kind' if path.exists() else 'no such file'}")
-    return plan.registry.get("datasets", str(data)).create(val_size=val_size)
+__all__ = ["check_data", "fit_inputs", "image_size_of", "in_original_units", "join_rows",
+           "model_x", "one_hot", "shape_targets", "target_scale"]
 
 
 def image_size_of(decl: Any) -> tuple[int, int] | None:
@@ -140,73 +35,7 @@ def image_size_of(decl: Any) -> tuple[int, int] | None:
     return None
 
 
-def load_npz(path: Path, plan: Plan, names: list[str] | None, val_size: float) -> Dataset:
-    """A ``.npz`` with ``x`` and ``y``, or ``x_train``, ``y_train``, ``x_val``, ... splits.
-
-    Raises:
-        DataError: for an empty or unreadable file, or other array names.
-    """
-    head = plan.head
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"Cannot read {str(path)!r} as a .npz file: {exc or 'empty file'}"
-                        ) from exc
-    if {"x", "y"} <= set(arrays):
-        return split(arrays["x"], arrays["y"], name=str(path), val_size=val_size,
-                     test_size=0.2, seed=0, task=head.task, class_names=names)
-    if {"x_train", "y_train", "x_val", "y_val"} <= set(arrays):
-        empty = (arrays["x_train"][:0], arrays["y_train"][:0])
-        test = (arrays["x_test"], arrays["y_test"]) if "x_test" in arrays else empty
-        return Dataset(str(path), arrays["x_train"], arrays["y_train"], arrays["x_val"],
-                       arrays["y_val"], *test, task=head.task, class_names=names)
-    raise DataError(f"Invalid .npz file {str(path)!r}. Expected arrays `x` and `y`, or "
-                    "`x_train`, `y_train`, `x_val`, `y_val` (and `x_test`, `y_test`). "
-                    f"Received: {sorted(arrays) or 'no arrays'}")
-
-
-def with_target(data: Any, target: str | Sequence[str] | None) -> Any:
-    """``data`` with its target column(s), in the form :func:`load_data` reads.
-
-    Example:
-        >>> with_target("penguins.csv", "species")
-        {'table': 'penguins.csv', 'target': 'species'}
-
-    Raises:
-        DataError: for a target given with data that has no columns.
-    """
-    if target is None or (not isinstance(target, str) and not list(target)):
-        return data
-    if not (is_table(data) or isinstance(data, (str, Path))):
-        raise DataError("Invalid `target`. Expected it with a table file or a DataFrame. "
-                        f"Received: target={target!r} with data of type {type(data).__name__}")
-    return {"table": data, "target": target if isinstance(target, str) else list(target)}
-
-
-def prepare(data: Any, plan: Plan, *, in_memory: bool = False
-            ) -> tuple[Plan, Dataset | Streams]:
-    """Load and check ``data`` for ``plan``; for a table, the plan takes its columns.
-
-    A table's column kinds are inferred from the data (the declaration's
-    ``columns`` overriding them) and written into the declaration, so the run
-    records exactly what the model takes.
-
-    Returns:
-        ``(plan, data)``: the plan to train, and the data split.
-
-    Raises:
-        DataError: for data that does not fit the declaration.
-    """
-    dataset = load_data(data, plan, in_memory=in_memory)
-    if isinstance(dataset, Dataset) and dataset.columns \
-            and dict(plan.declaration.columns or {}) != dataset.columns:
-        plan = plan.with_columns(dataset.columns)
-    check_data(plan, dataset)
-    return plan, dataset
-
-
-def _shape_targets(data: Dataset | Streams, plan: Plan) -> Dataset | Streams:
+def shape_targets(data: Dataset | Streams, plan: Plan) -> Dataset | Streams:
     """Regression targets as ``(n, outputs)``, like the head's output."""
     if not isinstance(data, Dataset) or plan.head.is_classifier:
         return data

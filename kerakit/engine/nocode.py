@@ -1,7 +1,7 @@
 """No code needed: a default declaration chosen from the user's own data.
 
 ``kerakit train --data FILE.csv --target COL`` and ``kerakit train --data
-images/`` look at the data once (column kinds, task and classes, or the image
+images/`` read the data once (column kinds, task and classes, or the image
 folder's classes, size and colour) and fill in
 :func:`kerakit.declaration.defaults.table_default` or
 :func:`~kerakit.declaration.defaults.image_default`. The result is an ordinary
@@ -12,7 +12,6 @@ edited and rerun.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,18 +19,23 @@ from typing import Any
 from kerakit.declaration.defaults import as_recipe, image_default, table_default
 from kerakit.declaration.model import Model
 from kerakit.errors import DataError
+from kerakit.sources.formats import is_table_path
+from kerakit.sources.source import Source, as_source
 
 __all__ = ["default_for", "write_declaration"]
 
 
 def default_for(data: Any, target: str | Sequence[str] | None = None, *,
-                image_size: tuple[int, int] | None = None) -> tuple[Model, Any]:
+                image_size: tuple[int, int] | None = None) -> tuple[Model, Source]:
     """The default declaration for a table file, a DataFrame or an image folder.
+
+    The data is read once, here: train on the returned source and it is not
+    read again.
 
     Example:
         >>> decl, data = default_for("penguins.csv", "species")  # doctest: +SKIP
         >>> data  # doctest: +SKIP
-        {'table': 'penguins.csv', 'target': 'species'}
+        Source({'table': 'penguins.csv', 'target': 'species'})
 
     Args:
         data: A ``.csv``, ``.tsv`` or ``.parquet`` path or a DataFrame (with
@@ -40,38 +44,32 @@ def default_for(data: Any, target: str | Sequence[str] | None = None, *,
         image_size: ``(height, width)`` for images; defaults to the most common size.
 
     Returns:
-        ``(declaration, data)``, ``data`` in the form :func:`kerakit.fit` takes.
+        ``(declaration, source)``; :func:`kerakit.fit` takes the source as data.
 
     Raises:
         DataError: for other data, a table without a target, or data that
             cannot be read (naming the file, column or image).
     """
     from kerakit.data import is_table
-    from kerakit.sources.rows import is_table_path
 
     if is_table(data) or is_table_path(data):
         if not target:
             raise DataError("Invalid data: a table needs its target. Expected --target COL "
                             "(target='column'). Received: no target")
-        from kerakit.engine.tables import table_dataset
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the run that follows gives the same warnings
-            found = table_dataset(data, target)
-        outputs = found.y_train.shape[1] if found.y_train.ndim > 1 else 1
+        source = as_source(data, target)
+        facts = source.facts()
         name = Path(data).stem if isinstance(data, (str, Path)) else "table"
-        rows = len(found.y_train) + len(found.y_val) + len(found.y_test)
-        decl = table_default(found.task, found.columns or {}, classes=found.class_names,
-                             outputs=outputs, name=_name(name), rows=rows)
-        source = str(data) if isinstance(data, (str, Path)) else data
-        return decl, {"table": source, "target": target}
+        decl = table_default(facts.task or "regression", facts.columns or {},
+                             classes=list(facts.class_names) if facts.class_names else None,
+                             outputs=facts.outputs, name=_name(name), rows=facts.rows)
+        return decl, source
     if isinstance(data, (str, Path)) and Path(data).is_dir():
-        from kerakit.sources.images import scan_folder
-
-        folder = scan_folder(data)
-        decl = image_default(folder.class_names, tuple(image_size or folder.size),
-                             folder.channels, name=_name(Path(data).resolve().name))
-        return decl, str(data)
+        source = as_source(str(data))
+        facts = source.facts()
+        height, width, channels = facts.input_shape
+        decl = image_default(list(facts.class_names), tuple(image_size or (height, width)),
+                             channels, name=_name(Path(data).resolve().name))
+        return decl, source
     raise DataError(
         "Invalid data for a default declaration. Expected a .csv, .tsv or .parquet file with "
         "--target, or a folder of images with one subfolder per class. Received: "
@@ -90,6 +88,11 @@ def write_declaration(decl: Model, data: Any, path: str | Path) -> Path:
         FileExistsError: if ``path`` exists.
     """
     path = Path(path)
+    if isinstance(data, Source):
+        if data.reference is None:
+            raise DataError("Cannot write a declaration whose data is in memory. Expected a "
+                            f"file, folder or dataset name. Received: {data!r}")
+        data = data.reference
     if isinstance(data, dict) and not isinstance(data.get("table"), (str, Path)):
         raise DataError("Cannot write a declaration whose data is a DataFrame. Expected a "
                         "table file path. Received: a DataFrame")

@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kerakit.data import Dataset, Streams
 from kerakit.declaration.model import Model, Sampler, check, components_of, resolve
 from kerakit.declaration.values import Use
 from kerakit.engine import builder, inputs
 from kerakit.engine.warmup import build_training_state
-from kerakit.errors import DeclarationError
+from kerakit.errors import DataError, DeclarationError
 from kerakit.registry.discovery import current_registry
 from kerakit.registry.table import Component, Registry
+from kerakit.sources.source import Facts, as_source
 
-__all__ = ["Head", "Plan", "build", "plan"]
+__all__ = ["Head", "Plan", "build", "check_head", "plan", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -187,10 +189,6 @@ class Plan:
                 raise DeclarationError(f"callbacks[{i}] ({ref.name}): {exc}") from exc
         return out
 
-    def with_columns(self, columns: dict[str, str]) -> Plan:
-        """This plan for a table whose columns have these kinds (the builder encodes them)."""
-        return plan(self, columns=dict(columns))
-
     def fit_inputs(self, data: Any, replicas: int = 1, model: Any = None) -> dict[str, Any]:
         """Keyword arguments for ``model.fit``: see :func:`kerakit.engine.inputs.fit_inputs`.
 
@@ -243,15 +241,22 @@ def plan(
     sampler: Sampler | None = None,
     *,
     registry: Registry | None = None,
+    facts: Facts | None = None,
     **overrides: Any,
 ) -> Plan:
     """Check a declaration once, resolve its placeholders, and bind it to the registry.
+
+    Given the data's ``facts``, a table's column kinds enter the declaration
+    (the declared ones were applied when the data was read), so the run
+    records exactly what the model takes, and the head is checked against
+    the data's classes and outputs.
 
     Args:
         decl: The declaration (a :class:`Plan` is returned as it is when there
             is nothing to change).
         sampler: Chooses placeholder values; ``None`` takes the defaults.
         registry: The registry to resolve against; defaults to the loaded plugins'.
+        facts: What the data holds (:meth:`kerakit.sources.source.Source.facts`).
         **overrides: Declaration fields to change first, e.g. ``epochs=5``;
             ``None`` values are ignored.
 
@@ -260,6 +265,7 @@ def plan(
 
     Raises:
         DeclarationError: for unknown components, parameters or fields.
+        DataError: for a head that does not fit the data's facts.
 
     Example:
         >>> import kerakit as kk
@@ -275,11 +281,90 @@ def plan(
     if not isinstance(decl, Model):
         raise DeclarationError(f"Invalid declaration. Expected a kerakit.Model. "
                                f"Received: {type(decl).__name__}")
+    if facts is not None and facts.columns and dict(decl.columns or {}) != facts.columns:
+        overrides["columns"] = dict(facts.columns)
     if overrides:
         decl = decl.replace(**overrides)
     registry = registry or current_registry()
     check(decl, registry.get)
-    return Plan(resolve(decl, sampler), registry, source=decl)
+    planned = Plan(resolve(decl, sampler), registry, source=decl)
+    if facts is not None:
+        check_head(planned.head, facts)
+    return planned
+
+
+def check_head(head: Head, facts: Facts) -> None:
+    """The head against the data: no more named classes in the data than the head has,
+    and as many regression targets as outputs.
+
+    Raises:
+        DataError: naming what the data holds and what the head declares.
+    """
+    names = facts.class_names or ()
+    # integer labels are indices, and an out-of-range one is named by its row when split
+    named = not all(n.lstrip("-").isdigit() for n in names)
+    if head.is_classifier and facts.task == "classification" and not head.class_names \
+            and named and len(names) > int(head.classes or 0):
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        raise DataError(f"Invalid head for `{facts.name}`. Expected classes={len(names)}, one "
+                        f"per class of the data ({shown}). Received: classes={head.classes}")
+    if not head.is_classifier and facts.task == "regression" and facts.outputs != head.outputs:
+        raise DataError(f"Invalid head for `{facts.name}`. Expected units={facts.outputs}, one "
+                        f"per target. Received: units={head.outputs}")
+
+
+def prepare(
+    data: Any,
+    decl: Model | Plan,
+    sampler: Sampler | None = None,
+    *,
+    target: str | Sequence[str] | None = None,
+    in_memory: bool = False,
+    registry: Registry | None = None,
+    **overrides: Any,
+) -> tuple[Plan, Dataset | Streams]:
+    """Read ``data`` once, plan the declaration from its facts, split and check it.
+
+    Args:
+        data: Anything :class:`~kerakit.sources.source.Source` reads, or a source.
+        decl: The declaration (a :class:`Plan` is planned again from its source).
+        sampler: Chooses placeholder values; ``None`` takes the defaults.
+        target: The target column(s) of a table.
+        in_memory: Load an image folder into arrays instead of streaming it.
+        registry: The registry to resolve against.
+        **overrides: Declaration fields to change first, as for :func:`plan`.
+
+    Returns:
+        ``(plan, data)``: the plan to train, and the data split and checked.
+
+    Raises:
+        DeclarationError: for unknown components, parameters or fields.
+        DataError: for data that cannot be read or does not fit the declaration.
+
+    Example:
+        >>> import kerakit as kk
+        >>> decl = kk.Model((4,), ["dense_block"], kk.use("classifier", classes=3))
+        >>> the_plan, data = prepare("iris", decl)
+        >>> data.x_train.shape[1:]
+        (4,)
+    """
+    if isinstance(decl, Plan):
+        registry = registry or decl.registry
+        decl = decl.source
+    columns = overrides.get("columns") or getattr(decl, "columns", None)
+    source = as_source(data, target, columns=columns or None, registry=registry)
+    declared_split = overrides.get("validation_split", getattr(decl, "validation_split", None))
+    val_size = float(declared_split) if isinstance(declared_split, (int, float)) else 0.15
+    planned = plan(decl, sampler, registry=registry, facts=source.facts(val_size), **overrides)
+    concrete, head = planned.declaration, planned.head
+    dataset = source.dataset(
+        val_size=float(concrete.validation_split), task=head.task,
+        class_names=head.class_names, classes=head.classes,
+        image_size=inputs.image_size_of(concrete), batch_size=int(concrete.batch_size),
+        seed=int(concrete.seed or 0), in_memory=in_memory)
+    dataset = inputs.shape_targets(dataset, planned)
+    inputs.check_data(planned, dataset)
+    return planned, dataset
 
 
 def build(

@@ -19,10 +19,10 @@ import numpy as np
 from kerakit.data import Dataset, Streams
 from kerakit.declaration.model import Model, Sampler
 from kerakit.engine import inputs
-from kerakit.runs.backup import TrainingBackup
 from kerakit.engine.inputs import one_hot
+from kerakit.engine.plan import Plan, prepare
+from kerakit.runs.backup import TrainingBackup
 from kerakit.runs.locks import hold_lock
-from kerakit.engine.plan import Plan, plan
 from kerakit.runs.rundir import (
     check_target,
     default_run_dir,
@@ -91,7 +91,7 @@ class Run:
 def load_data(data: Any, decl: Model | Plan) -> Dataset | Streams:
     """Turn ``data`` into train / validation / test splits for a declaration.
 
-    See :func:`kerakit.engine.inputs.load_data` for the forms ``data`` takes.
+    See :class:`kerakit.sources.source.Source` for the forms ``data`` takes.
 
     Example:
         >>> import kerakit as kk
@@ -99,7 +99,7 @@ def load_data(data: Any, decl: Model | Plan) -> Dataset | Streams:
         >>> kk.load_data("digits", decl).x_train.shape[1:]
         (8, 8, 1)
     """
-    return inputs.load_data(data, plan(decl))
+    return prepare(data, decl)[1]
 
 
 def fit(
@@ -126,7 +126,8 @@ def fit(
 
     Args:
         decl: The declaration, or a :class:`~kerakit.engine.plan.Plan`.
-        data: See :func:`kerakit.engine.inputs.load_data`.
+        data: See :class:`kerakit.sources.source.Source` (a source is read once,
+            however often it is trained on).
         target: The target column(s), when ``data`` is a table file or DataFrame.
         epochs: Overrides the declaration's.
         batch_size: Overrides the declaration's.
@@ -170,8 +171,8 @@ def fit(
     from kerakit.engine.scale import check_strategy
 
     check_strategy(distribute)
-    the_plan = plan(decl, sampler, epochs=epochs, batch_size=batch_size, seed=seed)
-    the_plan, dataset = inputs.prepare(inputs.with_target(data, target), the_plan)
+    the_plan, dataset = prepare(data, decl, sampler, target=target, epochs=epochs,
+                                batch_size=batch_size, seed=seed)
     concrete = the_plan.declaration
 
     target = Path(out) if out is not None else default_run_dir(concrete.name)
@@ -286,8 +287,8 @@ def _diverged(history: dict[str, list[float]], callbacks: list[Any]) -> int | No
 
 
 def _write_run(run: Run, directory: Path, data: Dataset | Streams) -> None:
-    from kerakit.runs.report import plot_curves, write_history_csv
     from kerakit.engine.saving import save_model
+    from kerakit.runs.report import plot_curves, write_history_csv
 
     manifest = run.plan.manifest(data.name, data.class_names)
     save_model(run.model, directory / "model.keras", manifest)

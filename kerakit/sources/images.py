@@ -98,7 +98,7 @@ def scan_folder(path: str | Path) -> Folder:
 
 
 def image_folder(
-    path: str | Path,
+    path: str | Path | Folder,
     *,
     image_size: tuple[int, int] | None = None,
     batch_size: int = 32,
@@ -113,7 +113,7 @@ def image_folder(
         >>> streams = image_folder("images/", image_size=(64, 64))  # doctest: +SKIP
 
     Args:
-        path: A folder with one subfolder of images per class.
+        path: A folder with one subfolder of images per class, or its scan.
         image_size: ``(height, width)`` every image is resized to; defaults to
             the most common size.
         batch_size: Batch size of the pipelines.
@@ -131,7 +131,7 @@ def image_folder(
     """
     import tensorflow as tf
 
-    folder = scan_folder(path)
+    folder = path if isinstance(path, Folder) else scan_folder(path)
     size = tuple(image_size) if image_size else folder.size
     index = split(np.arange(len(folder.files)), folder.labels, name=str(folder.path),
                   task="classification", val_size=val_size, test_size=test_size, seed=0,

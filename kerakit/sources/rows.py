@@ -1,4 +1,4 @@
-"""Raw table rows read without Keras: table files, and rows for a table export.
+"""Raw table rows read without Keras, typed for a table export's named inputs.
 
 ``kerakit predict EXPORT rows.csv`` reads here, so predicting from an export
 loads pandas and TensorFlow but not Keras.
@@ -15,60 +15,9 @@ from typing import Any
 import numpy as np
 
 from kerakit.errors import DataError
+from kerakit.sources.formats import read_table
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
-
-__all__ = ["TABLE_SUFFIXES", "input_name", "is_table_path", "read_rows", "read_table"]
-
-
-def is_table_path(data: Any) -> bool:
-    """Whether ``data`` is a path to a table file kerakit reads."""
-    return isinstance(data, (str, Path)) and Path(data).suffix.lower() in TABLE_SUFFIXES
-
-
-def read_table(path: str | Path) -> Any:
-    """Read a ``.csv``, ``.tsv`` or ``.parquet`` file into a DataFrame.
-
-    Example:
-        >>> frame = read_table("penguins.csv")  # doctest: +SKIP
-
-    Args:
-        path: The file.
-
-    Returns:
-        A pandas DataFrame.
-
-    Raises:
-        DataError: for a missing, empty or unreadable file, or duplicate column names.
-    """
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Invalid data path {str(path)!r}. Expected an existing .csv, .tsv or "
-                        ".parquet file. Received: no such file")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-            names = [str(c) for c in frame.columns]
-        else:
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            header = pd.read_csv(path, sep=sep, header=None, nrows=1)
-            names = [str(c) for c in header.iloc[0].tolist()]
-            frame = pd.read_csv(path, sep=sep)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"Invalid data file {str(path)!r}. Expected a header row and at least "
-                        "one row of data. Received: an empty file") from exc
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"Cannot read {str(path)!r} as a table: {exc}") from exc
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise DataError(f"Invalid data file {str(path)!r}. Expected unique column names. "
-                        f"Received: duplicates {duplicates}")
-    if not len(frame):
-        raise DataError(f"Invalid data file {str(path)!r}. Expected at least one row of data. "
-                        f"Received: only the header ({', '.join(names)})")
-    return frame
+__all__ = ["input_name", "read_rows"]
 
 
 def input_name(column: str) -> str:
