@@ -20,7 +20,8 @@ from kerakit.data import Dataset, Streams
 from kerakit.declaration.model import Model, Sampler
 from kerakit.engine import inputs
 from kerakit.engine.inputs import one_hot
-from kerakit.engine.plan import Plan, prepare
+from kerakit.engine.plan import Plan
+from kerakit.engine.preparation import prepare
 from kerakit.runs.backup import TrainingBackup
 from kerakit.runs.locks import hold_lock
 from kerakit.runs.rundir import (

@@ -25,48 +25,18 @@ from kerakit.data import (
     Dataset,
     Streams,
     class_indices,
-    guess_task,
     is_table,
     is_tf_dataset,
     split,
     streams_from,
 )
 from kerakit.errors import DataError
+from kerakit.sources.arrays import TEST_SIZE, index_names, npz_dataset
+from kerakit.sources.facts import Facts, facts_of, names_of
 from kerakit.sources.formats import ARRAY_SUFFIXES, TABLE_SUFFIXES, is_table_path, read_arrays
 from kerakit.sources.stored import open_dataset, save_dataset
 
 __all__ = ["Facts", "Source", "as_source", "with_target"]
-
-TEST_SIZE = 0.2  # the held-out test fraction of every split kerakit makes
-
-
-@dataclasses.dataclass(frozen=True)
-class Facts:
-    """What reading the data found: all a plan needs to know about it.
-
-    Attributes:
-        kind: ``"table"``, ``"arrays"``, ``"images"``, ``"dataset"`` (a
-            registered one) or ``"pipeline"`` (``tf.data``).
-        name: Shown in errors and recorded in the run manifest.
-        task: ``"classification"`` or ``"regression"``; ``None`` when only
-            training would tell (a pipeline).
-        class_names: The classes, for classification.
-        columns: For a table, each raw column's kind (the declaration's
-            ``columns`` overriding the inferred ones).
-        outputs: Number of regression targets.
-        rows: Rows or images in all splits, when known.
-        input_shape: One sample's shape, for arrays, images and pipelines.
-    """
-
-    kind: str
-    name: str
-    task: str | None = None
-    class_names: tuple[str, ...] | None = None
-    columns: dict[str, str] | None = None
-    outputs: int = 1
-    rows: int | None = None
-    input_shape: tuple[int | None, ...] | None = None
-
 
 class Source:
     """The user's data, read once.
@@ -208,7 +178,7 @@ class Source:
         """Facts from one look at the data: labels are counted, nothing is split."""
         data = self.data
         if isinstance(data, Dataset):
-            found = _facts_of("table" if data.columns else "arrays", data.name, data.x_train,
+            found = facts_of("table" if data.columns else "arrays", data.name, data.x_train,
                               data.y_train, len(data.x_train) + len(data.x_val) +
                               len(data.x_test), data.task, data.class_names)
             return dataclasses.replace(found, columns=data.columns) if data.columns else found
@@ -220,13 +190,13 @@ class Source:
             table = self._analysis()
             names = class_indices(table.raw_y, None, table.name)[1] \
                 if table.task == "classification" else None
-            return Facts("table", table.name, table.task, _names(names),
+            return Facts("table", table.name, table.task, names_of(names),
                          columns=dict(table.kinds), outputs=len(table.targets), rows=len(table.y))
         if isinstance(data, tuple) and len(data) == 2:
-            return _facts_of("arrays", "data", data[0], data[1], len(data[0]))
+            return facts_of("arrays", "data", data[0], data[1], len(data[0]))
         if isinstance(data, dict) and {"train", "val"} <= set(data):
             rows = sum(len(np.asarray(part[1])) for part in data.values())
-            return _facts_of("arrays", "data", data["train"][0], data["train"][1], rows)
+            return facts_of("arrays", "data", data["train"][0], data["train"][1], rows)
         kind = self._path_kind()
         if kind == "images":
             folder = self._folder()
@@ -238,11 +208,11 @@ class Source:
             x, y = (arrays.get("x"), arrays.get("y")) if "x" in arrays else (
                 arrays.get("x_train"), arrays.get("y_train"))
             if x is None or y is None:  # the error names the arrays there are
-                _npz_dataset(arrays, str(data), val_size, None, None, None)
+                npz_dataset(arrays, str(data), val_size, None, None, None)
             rows = sum(len(v) for k, v in arrays.items() if k.startswith("y"))
-            return _facts_of("arrays", str(data), x, y, rows)
+            return facts_of("arrays", str(data), x, y, rows)
         found = self.dataset(val_size=val_size)  # a registered dataset comes split
-        return _facts_of("dataset", found.name, found.x_train, found.y_train,
+        return facts_of("dataset", found.name, found.x_train, found.y_train,
                          len(found.x_train) + len(found.x_val) + len(found.x_test),
                          found.task, found.class_names)
 
@@ -262,7 +232,7 @@ class Source:
         if isinstance(data, tuple) and len(data) == 2:
             y = np.asarray(data[1])
             return split(data[0], y, val_size=val_size, test_size=TEST_SIZE, seed=0, task=task,
-                         class_names=names or _index_names(y, classes))
+                         class_names=names or index_names(y, classes))
         if isinstance(data, dict) and {"train", "val"} <= set(data):
             empty = (np.asarray(data["train"][0])[:0], np.asarray(data["train"][1])[:0])
             parts = [tuple(np.asarray(a) for a in data.get(k, empty))
@@ -315,7 +285,7 @@ class Source:
                                 val_size=val_size, test_size=TEST_SIZE, seed=seed,
                                 in_memory=in_memory)
         if kind == "arrays":
-            return _npz_dataset(self._arrays(), str(self.data), val_size, task,
+            return npz_dataset(self._arrays(), str(self.data), val_size, task,
                                 names, classes)
         return self._registry().get("datasets", str(self.data)).create(val_size=val_size)
 
@@ -411,57 +381,6 @@ def with_target(data: Any, target: str | Sequence[str] | None) -> Any:
         raise DataError("Invalid `target`. Expected it with a table file or a DataFrame. "
                         f"Received: target={target!r} with data of type {type(data).__name__}")
     return {"table": data, "target": target if isinstance(target, str) else list(target)}
-
-
-def _npz_dataset(arrays: dict[str, np.ndarray], name: str, val_size: float, task: str | None,
-                 names: list[str] | None, classes: int | None) -> Dataset:
-    """A ``.npz`` with ``x`` and ``y``, or ``x_train``, ``y_train``, ``x_val``, ... splits."""
-    if {"x", "y"} <= set(arrays):
-        return split(arrays["x"], arrays["y"], name=name, val_size=val_size,
-                     test_size=TEST_SIZE, seed=0, task=task,
-                     class_names=names or _index_names(arrays["y"], classes))
-    if {"x_train", "y_train", "x_val", "y_val"} <= set(arrays):
-        empty = (arrays["x_train"][:0], arrays["y_train"][:0])
-        test = (arrays["x_test"], arrays["y_test"]) if "x_test" in arrays else empty
-        return Dataset(name, arrays["x_train"], arrays["y_train"], arrays["x_val"],
-                       arrays["y_val"], *test, task=task or "classification",
-                       class_names=names)
-    raise DataError(f"Invalid .npz file {name!r}. Expected arrays `x` and `y`, or "
-                    "`x_train`, `y_train`, `x_val`, `y_val` (and `x_test`, `y_test`). "
-                    f"Received: {sorted(arrays) or 'no arrays'}")
-
-
-def _index_names(y: np.ndarray, classes: int | None) -> list[str] | None:
-    """``"0"``, ``"1"``, ... for integer labels of a head with ``classes`` classes.
-
-    Naming every class the head has, rather than the labels seen, lets a
-    stray label be reported as out of range.
-    """
-    if classes and np.asarray(y).dtype.kind in "iu":
-        return [str(i) for i in range(classes)]
-    return None
-
-
-def _facts_of(kind: str, name: str, x: Any, y: Any, rows: int, task: str | None = None,
-              class_names: Sequence[str] | None = None) -> Facts:
-    """Facts of features and labels held as arrays."""
-    y = np.asarray(y)
-    task = task or guess_task(y)
-    if task == "classification" and class_names is None and y.ndim == 1 \
-            and y.dtype.kind in "iubUSO":
-        class_names = sorted({str(v) for v in y.tolist()}, key=_label_order)
-    return Facts(kind, name, task, _names(class_names),
-                 outputs=int(y.shape[1]) if y.ndim > 1 and task == "regression" else 1,
-                 rows=rows, input_shape=tuple(np.shape(x)[1:]))
-
-
-def _label_order(label: str) -> tuple[int, Any]:
-    """Integer labels in numeric order, others as text."""
-    return (0, int(label)) if label.lstrip("-").isdigit() else (1, label)
-
-
-def _names(names: Sequence[str] | None) -> tuple[str, ...] | None:
-    return tuple(str(n) for n in names) if names is not None else None
 
 
 def _is_stream_dict(data: Any) -> bool:

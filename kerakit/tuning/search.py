@@ -55,6 +55,9 @@ def tune(
 ) -> TuneResult:
     """Search a declaration's hyperparameters with a tuner engine (KerasTuner by default).
 
+    (Its length is its documented keywords; the work is in :func:`prepare`
+    and the engine.)
+
     Example:
         >>> result = tune(decl, "digits", max_trials=5, out="tuning/digits")  # doctest: +SKIP
         >>> kerakit.fit(result.best, "digits")  # doctest: +SKIP
@@ -186,7 +189,7 @@ def prepare(decl: Model, data: Any, options: SearchOptions, *, seed: int | None 
         DeclarationError: for a bad declaration, search space or objective.
         DataError: for data that does not fit, or ``tf.data`` pipelines.
     """
-    from kerakit.engine.plan import prepare as prepare_data
+    from kerakit.engine.preparation import prepare as prepare_data
 
     if seed is not None:
         decl = decl.replace(seed=seed)
