@@ -124,3 +124,13 @@ def test_shipped_plugins_use_only_public_modules():
             if name.startswith("kerakit.") and name not in public:
                 offenders.append(f"{path.relative_to(plugins)}: {name}")
     assert not offenders, offenders
+
+
+def test_the_data_layer_never_imports_what_runs_the_model(graph):
+    """kerakit/sources/ hands plain facts to the plan; it never reaches back into it."""
+    above = ("kerakit.engine", "kerakit.runs", "kerakit.deploy", "kerakit.tuning",
+             "kerakit.declaration")
+    wrong = [f"{m} imports {d}" for m, deps in graph.items() if m.startswith("kerakit.sources")
+             for d in deps if d.startswith(above)]
+    assert not wrong, wrong
+    assert any(m.startswith("kerakit.sources.") for m in graph)  # the layer exists

@@ -16,7 +16,8 @@ import numpy as np
 
 from kerakit.errors import DataError
 
-__all__ = ["ARRAY_SUFFIXES", "TABLE_SUFFIXES", "is_table_path", "read_arrays", "read_table"]
+__all__ = ["ARRAY_SUFFIXES", "IMAGE_SUFFIXES", "TABLE_SUFFIXES", "is_table_path", "read_arrays",
+           "read_table"]
 
 
 def _read_delimited(path: Path, sep: str) -> tuple[Any, list[str]]:
@@ -55,6 +56,8 @@ TABLE_READERS: dict[str, Callable[[Path], tuple[Any, list[str]]]] = {
 TABLE_SUFFIXES = tuple(TABLE_READERS)
 #: arrays kerakit reads: ``x`` and ``y``, or ``x_train``, ``y_train``, ... splits
 ARRAY_SUFFIXES = (".npz",)
+#: images kerakit decodes, in folders for training and one by one for prediction
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 def is_table_path(data: Any) -> bool:

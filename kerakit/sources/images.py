@@ -19,8 +19,8 @@ import numpy as np
 
 from kerakit.data import Dataset, Streams, split
 from kerakit.errors import DataError
+from kerakit.sources.formats import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 IN_MEMORY_LIMIT = 2 * 1024**3  # bytes of float32 pixels tuning may hold
 
 __all__ = ["IMAGE_SUFFIXES", "Folder", "image_folder", "scan_folder"]
