@@ -276,8 +276,8 @@ def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     import kerakit as kk
-    from kerakit.sources.tables import table_dataset
     from kerakit.sources.images import image_folder
+    from kerakit.sources.tables import table_dataset
 
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,24 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["best_epoch", "divergence_epoch"]
+__all__ = ["best_epoch", "direction", "divergence_epoch"]
+
+
+def direction(metric: str) -> str:
+    """``"min"`` for losses and errors, ``"max"`` otherwise: which way a metric improves.
+
+    Example:
+        >>> direction("val_loss"), direction("val_accuracy"), direction("val_auc")
+        ('min', 'max', 'max')
+
+    Args:
+        metric: A logged metric's name.
+
+    Returns:
+        ``"min"`` or ``"max"``.
+    """
+    lowered = metric.lower()
+    return "min" if any(w in lowered for w in ("loss", "error", "mae", "mse")) else "max"
 
 
 def divergence_epoch(

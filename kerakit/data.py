@@ -93,8 +93,6 @@ def split(
     Raises:
         DataError: for empty data, mismatched lengths or too few samples.
     """
-    from sklearn.model_selection import train_test_split
-
     x = x if is_table(x) else np.asarray(x)
     y = np.asarray(y)
     if is_table(x):
@@ -102,35 +100,15 @@ def split(
     else:
         check_arrays(x, y, name)
     task = task or guess_task(y)
-    if task not in TASKS:
-        raise DataError(f"Invalid task. Expected one of: {TASKS}. Received: task={task!r}")
-    if not (0 <= val_size < 1 and 0 <= test_size < 1 and val_size + test_size < 1):
-        raise DataError(
-            "Invalid split sizes. Expected val_size and test_size in [0, 1) summing to less "
-            f"than 1. Received: val_size={val_size}, test_size={test_size}"
-        )
+    _check_split(task, val_size, test_size)
     if task == "classification":
         y, class_names = class_indices(y, class_names, name)
-    parts: dict[str, tuple[Any, np.ndarray]] = {}
-    rest_x, rest_y = x, y
     try:
-        for part, size in (("test", test_size), ("val", val_size)):
-            if size <= 0:
-                parts[part] = (x[:0], y[:0])
-                continue
-            frac = size / (len(rest_x) / len(x))
-            stratify = rest_y if task == "classification" else None
-            rest_x, part_x, rest_y, part_y = train_test_split(
-                rest_x, rest_y, test_size=frac, random_state=seed, stratify=stratify
-            )
-            parts[part] = (part_x, part_y)
-    except ValueError as exc:
-        counts = ""
-        if task == "classification":
-            values, sizes = np.unique(y, return_counts=True)
-            rare = [f"{class_names[v] if class_names else v} ({n})"
-                    for v, n in zip(values.tolist(), sizes.tolist(), strict=True) if n < 3]
-            counts = f"; classes with fewer than 3 samples: {', '.join(rare)}" if rare else ""
+        rest_x, rest_y, parts = _take_parts(x, y, {"test": test_size, "val": val_size}, seed,
+                                            stratified=task == "classification")
+    except ValueError as exc:  # from scikit-learn: too few samples of a class
+        rare = _rare_classes(y, class_names) if task == "classification" else []
+        counts = f"; classes with fewer than 3 samples: {', '.join(rare)}" if rare else ""
         raise DataError(
             f"Cannot split `{name}` ({len(x)} samples) into validation {val_size} and test "
             f"{test_size}. Expected enough samples of each class for a stratified split. "
@@ -140,6 +118,43 @@ def split(
         name, rest_x, rest_y, *parts["val"], *parts["test"], task=task,
         class_names=list(class_names) if class_names is not None else None,
     )
+
+
+def _check_split(task: str, val_size: float, test_size: float) -> None:
+    if task not in TASKS:
+        raise DataError(f"Invalid task. Expected one of: {TASKS}. Received: task={task!r}")
+    if not (0 <= val_size < 1 and 0 <= test_size < 1 and val_size + test_size < 1):
+        raise DataError(
+            "Invalid split sizes. Expected val_size and test_size in [0, 1) summing to less "
+            f"than 1. Received: val_size={val_size}, test_size={test_size}"
+        )
+
+
+def _rare_classes(y: np.ndarray, class_names: Sequence[str] | None) -> list[str]:
+    """``"name (count)"`` of each class with fewer than 3 samples: too few to stratify."""
+    values, sizes = np.unique(y, return_counts=True)
+    return [f"{class_names[v] if class_names else v} ({n})"
+            for v, n in zip(values.tolist(), sizes.tolist(), strict=True) if n < 3]
+
+
+def _take_parts(x: Any, y: np.ndarray, sizes: dict[str, float], seed: int, *,
+                stratified: bool) -> tuple[Any, np.ndarray, dict[str, tuple[Any, np.ndarray]]]:
+    """Take each part of ``sizes`` (a fraction of all samples) in turn; return what is left."""
+    from sklearn.model_selection import train_test_split
+
+    parts: dict[str, tuple[Any, np.ndarray]] = {}
+    rest_x, rest_y = x, y
+    for part, size in sizes.items():
+        if size <= 0:
+            parts[part] = (x[:0], y[:0])
+            continue
+        frac = size / (len(rest_x) / len(x))
+        rest_x, part_x, rest_y, part_y = train_test_split(
+            rest_x, rest_y, test_size=frac, random_state=seed,
+            stratify=rest_y if stratified else None,
+        )
+        parts[part] = (part_x, part_y)
+    return rest_x, rest_y, parts
 
 
 def class_indices(y: np.ndarray, class_names: Sequence[str] | None,

@@ -1,6 +1,35 @@
 """Every exception and warning kerakit raises, all errors under :class:`KerakitError`.
 
-All of them are exported from :mod:`kerakit`.
+The hierarchy::
+
+    KerakitError
+    ├── UsageError (ValueError) ............ a bad argument to a kerakit function or command
+    ├── ComponentNotFoundError (LookupError)
+    ├── AmbiguousComponentError (LookupError)
+    ├── DuplicateComponentError (ValueError)
+    ├── InvalidRegistrationError (ValueError)
+    ├── InvalidParameterError (ValueError)
+    ├── DeclarationError (ValueError)
+    ├── DataError (ValueError)
+    ├── ModelFileError (ValueError)
+    ├── NotIndexable (ValueError) .......... internal: a plugin is loaded eagerly instead
+    ├── PluginError
+    ├── MissingPluginError
+    ├── UnsafeModelError
+    ├── ExportError
+    ├── LockedError (RuntimeError)
+    └── ConformanceError (AssertionError)
+
+    UserWarning
+    └── PluginWarning
+        └── TrackerWarning
+
+Each error that is also a builtin exception (in brackets) can be caught as
+either, so ``except ValueError`` keeps working for callers that predate kerakit's
+own classes. The command line reports a :class:`KerakitError` on one
+``error:`` line; anything else is reported as a bug.
+
+All of them but ``NotIndexable`` are exported from :mod:`kerakit`.
 """
 
 from __future__ import annotations
@@ -8,6 +37,20 @@ from __future__ import annotations
 
 class KerakitError(Exception):
     """Base class of every error kerakit raises on purpose."""
+
+
+class UsageError(KerakitError, ValueError):
+    """A function or command was called with an invalid argument.
+
+    Example:
+        >>> import kerakit as kk
+        >>> try:
+        ...     raise kk.UsageError("Invalid value for argument `x`. Expected an int. "
+        ...                         "Received: x='a'")
+        ... except ValueError as error:
+        ...     print(type(error).__name__)
+        UsageError
+    """
 
 
 class ComponentNotFoundError(KerakitError, LookupError):
@@ -56,6 +99,10 @@ class ExportError(KerakitError):
 
 class ModelFileError(KerakitError, ValueError):
     """A model file or its manifest is truncated, corrupted or malformed."""
+
+
+class NotIndexable(KerakitError, ValueError):
+    """A plugin registered something the index cannot hold; it is loaded eagerly instead."""
 
 
 class LockedError(KerakitError, RuntimeError):

@@ -1,4 +1,16 @@
-"""Replacing a file or directory so that readers never see it half there."""
+"""Replacing a file or directory so that readers never see it half there.
+
+Every atomic write in kerakit goes through this module: write beside the
+target under a temporary name, flush, then rename into place (one step on
+POSIX file systems). A reader sees the old file or the new one, never a torn
+one.
+
+- :func:`write_atomic`: a whole file from text or bytes.
+- :func:`atomic_path`: a temporary path for a writer that takes a path
+  (``np.savez``, ``model.save_weights``, a plot), committed when it succeeds.
+- :func:`exchange_or_move`: a finished file or directory put in place.
+- :func:`temp_dir_beside`: a work directory on the target's file system.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +18,13 @@ import ctypes
 import ctypes.util
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+__all__ = ["atomic_path", "commit_file", "exchange_or_move", "fsync_path", "pid_alive",
+           "temp_dir_beside", "write_atomic"]
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -44,11 +62,93 @@ def commit_file(tmp: Path, path: Path) -> None:
     fsync_path(path.parent)
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``path`` through a temporary file beside it, so it is never seen torn."""
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    commit_file(tmp, path)
+def write_atomic(path: str | Path, data: str | bytes, *, durable: bool = True) -> None:
+    """Write ``path`` through a temporary file beside it, so it is never seen torn.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "state.json"
+        >>> write_atomic(target, '{"epoch": 3}')
+        >>> target.read_text()
+        '{"epoch": 3}'
+
+    Args:
+        path: The file to write.
+        data: Its whole content; text is written as UTF-8.
+        durable: Also flush the file and its folder to disk, so that a power
+            cut keeps it. A cache may skip that.
+    """
+    with atomic_path(path, durable=durable) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+@contextmanager
+def atomic_path(path: str | Path, *, durable: bool = True) -> Iterator[Path]:
+    """A temporary path beside ``path``, put at ``path`` when the block succeeds.
+
+    The temporary name ends with ``path``'s own name, so writers that check a
+    suffix (``.weights.h5``, ``.npz``, ``.png``) accept it. If the block raises,
+    the temporary file is removed and ``path`` is left as it was.
+
+    Example:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> target = Path(tempfile.mkdtemp()) / "data.npz"
+        >>> with atomic_path(target) as tmp:
+        ...     np.savez(tmp, x=np.zeros(2))
+        >>> sorted(np.load(target).files)
+        ['x']
+
+    Args:
+        path: The file to write.
+        durable: Flush to disk before and after the rename (see :func:`write_atomic`).
+    """
+    path = Path(path)
+    tmp = path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.name}"
+    try:
+        yield tmp
+        if durable:
+            commit_file(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def temp_dir_beside(target: Path) -> Path:
+    """A fresh work directory beside ``target``: same file system, so renames are atomic.
+
+    Its name carries this process's pid. Work directories of ``target`` whose
+    process is gone (a killed export, say) are removed; a live one's never.
+
+    Example:
+        >>> import tempfile
+        >>> work = temp_dir_beside(Path(tempfile.mkdtemp()) / "export")
+        >>> work.name.startswith(".export.tmp-")
+        True
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}.tmp-"
+    for stale in target.parent.glob(f"{prefix}*"):
+        owner = stale.name[len(prefix):].split("-", 1)[0]
+        if owner.isdigit() and not pid_alive(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
+    work = target.parent / f"{prefix}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    return work
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (owned by anyone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def exchange_or_move(new: Path, target: Path) -> None:

@@ -217,11 +217,13 @@ def kerakit_trackers(register: Register) -> None:
 def kerakit_tuner_engines(register: Register) -> None:
     """Register tuner engines: what ``kerakit.tune(..., engine=NAME)`` runs.
 
-    Called once per process, the first time an engine is looked up (not when
-    the component registry loads). An engine is a
+    Called with the component hooks when the plugin is imported (above); what
+    it registers is kept in the component index, so listing engines imports no
+    plugin and ``engine=NAME`` imports only that engine's. An engine is a
     :class:`kerakit.TunerEngine` subclass, or a factory returning an instance;
     it receives the checked search and writes the same outputs as the built-in
-    KerasTuner engine (``keras_tuner``, the default). Engines are not
+    KerasTuner engine (``keras_tuner``, the default, registered through this
+    hook by :mod:`kerakit.tuning.keras_tuner_engine`). Engines are not
     components: they are not in ``KINDS`` and not in the conformance kit.
     A plugin implementing this hook declares ``KERAKIT_PLUGIN_API = ["1.1"]``.
 

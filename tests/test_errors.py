@@ -132,7 +132,9 @@ def test_declaration_and_library_validate_numbers(tmp_path):
     with pytest.raises(kk.DeclarationError, match=r"Invalid `batch_size`"):
         kk.fit(decl, (x, y), batch_size=-5, out=tmp_path / "run")
     for option, value in [("max_epochs", 0), ("max_trials", 0), ("workers", 0), ("workers", -1)]:
-        with pytest.raises(ValueError, match=rf"Invalid {option}.*Received: {option}={value}"):
+        with pytest.raises(kk.UsageError,
+                           match=rf"Invalid value for argument `{option}`.*Received: "
+                                 rf"{option}={value}"):
             kk.tune(decl, (x, y), directory=str(tmp_path / "tuning"), **{option: value})
     assert not any(tmp_path.iterdir())
 
@@ -176,6 +178,28 @@ def test_an_unexpected_error_is_one_line_that_points_to_debug(capsys, monkeypatc
     monkeypatch.setattr(train, "run_train", broken)
     err = fail(capsys, "train")
     assert "unexpected AttributeError" in err and "--debug" in err
+
+
+def test_a_plugin_value_error_is_a_bug_and_a_usage_error_is_one_line(capsys, monkeypatch):
+    from kerakit.cli import runs
+
+    def buggy_block(width: int = 2):
+        """A plugin's block with a bug of its own: a bare ValueError."""
+        raise ValueError("could not broadcast shapes (2,) and (3,)")
+
+    kk.register_component("blocks", "buggy_block_fixture", buggy_block)
+    monkeypatch.setattr(runs, "run_runs", lambda args: kk.get("blocks", "buggy_block_fixture"))
+    err = fail(capsys, "runs")
+    assert "unexpected ValueError: could not broadcast shapes" in err
+    assert "This is a bug in kerakit or a plugin" in err and "--debug" in err
+    # kerakit's own bad-argument error, from the real command: one line, no bug report.
+    err = fail(capsys, "serve", "--name", "digits")
+    assert err == ("error: Invalid value for `--name`. Expected it with EXPORT_DIR. "
+                   "Received: --name digits without EXPORT_DIR\n")
+    monkeypatch.setattr(runs, "run_runs", lambda args: kk.get("blocks", {"params": {}}))
+    err = fail(capsys, "runs")
+    assert err.startswith("error: Invalid block config.") and "unexpected" not in err
+    assert isinstance(kk.UsageError("x"), ValueError)
 
 
 def test_unwritable_out_and_out_under_a_file(capsys, trained, installed_plugins, tmp_path):

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import kerakit as kk
-from kerakit.deploy import exporting
+from kerakit.deploy import export_formats, exporting
 from kerakit.runs.locks import lock_path
 from kerakit.runs.rundir import partial_dir
 
@@ -276,13 +276,13 @@ def test_export_cleans_only_dead_temp_folders_and_verifies_beside_the_target(
         busy = tmp_path / f".export.tmp-{alive.pid}-c0ffee00"
         busy.mkdir()
         seen: list[list[str]] = []
-        real_run = exporting.subprocess.run
+        real_run = export_formats.subprocess.run
 
         def spy(args, **kwargs):
             seen.append([str(a) for a in args])
             return real_run(args, **kwargs)
 
-        monkeypatch.setattr(exporting.subprocess, "run", spy)
+        monkeypatch.setattr(export_formats.subprocess, "run", spy)
         kk.export(finished_run, target)
         assert not stale.exists() and busy.is_dir()
     files = [Path(a) for a in seen[0][4:]]  # the verification's input and output files

@@ -13,7 +13,7 @@ from conftest import cli_env
 
 import kerakit as kk
 from kerakit.errors import DataError, DeclarationError, MissingPluginError, UnsafeModelError
-from kerakit.runs.train import RUN_FILES
+from kerakit.runs.rundir import RUN_LAYOUT
 
 
 def iris_decl(**changes) -> kk.Model:
@@ -41,7 +41,7 @@ def test_fit_trains_and_writes_a_complete_run(iris_run):
     assert run.metrics["accuracy"] > 0.8
     assert set(run.metrics) == {"loss", "accuracy"}
     assert len(run.history["val_loss"]) == run.epochs_run
-    for name in RUN_FILES:
+    for name in RUN_LAYOUT.files:
         assert (run.dir / name).is_file(), name
     assert (run.dir / "training_log.csv").is_file()  # the csv_logger callback wrote there
     assert not (run.dir / "backup").exists()

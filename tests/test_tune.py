@@ -59,7 +59,7 @@ def read_trials(directory: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def random_search(tmp_path_factory):
     return tune(iris_space(), "iris", tuner="random", max_trials=5,
-                directory=tmp_path_factory.mktemp("tune") / "random")
+                out=tmp_path_factory.mktemp("tune") / "random")
 
 
 def test_search_writes_its_outputs(random_search):
@@ -103,13 +103,13 @@ def test_run_directory_callbacks_are_left_out_of_trials(tmp_path):
     # csv_logger and backup_and_restore write into a run directory, which trials do not have
     decl = iris_space(callbacks=["csv_logger", "backup_and_restore",
                                  kk.use("early_stopping", patience=2)])
-    result = tune(decl, "iris", tuner="random", max_trials=2, directory=tmp_path / "t")
+    result = tune(decl, "iris", tuner="random", max_trials=2, out=tmp_path / "t")
     assert {r["status"] for r in result.trials} == {"COMPLETED"}
 
 
 def test_same_seed_same_search(tmp_path):
-    a = tune(iris_space(), "iris", tuner="random", max_trials=3, directory=tmp_path / "a")
-    b = tune(iris_space(), "iris", tuner="random", max_trials=3, directory=tmp_path / "b")
+    a = tune(iris_space(), "iris", tuner="random", max_trials=3, out=tmp_path / "a")
+    b = tune(iris_space(), "iris", tuner="random", max_trials=3, out=tmp_path / "b")
     strip = [{k: v for k, v in r.items() if k not in ("seconds",)} for r in a.trials]
     again = [{k: v for k, v in r.items() if k not in ("seconds",)} for r in b.trials]
     assert strip == again
@@ -124,7 +124,7 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path):
                            kk.use("sgd", learning_rate=float("nan")), name="opt"),
         batch_size=16,
     )
-    result = tune(decl, "iris", tuner="grid", max_trials=4, directory=tmp_path / "t",
+    result = tune(decl, "iris", tuner="grid", max_trials=4, out=tmp_path / "t",
                   max_consecutive_failed_trials=4)
     rows = {(r["body"], r["opt"]): r for r in result.trials}
     assert len(rows) == 4
@@ -138,9 +138,9 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path):
 
 
 def test_hyperband_and_bayesian_run(tmp_path):
-    band = tune(iris_space(), "iris", tuner="hyperband", max_epochs=3, directory=tmp_path / "h")
+    band = tune(iris_space(), "iris", tuner="hyperband", max_epochs=3, out=tmp_path / "h")
     assert len(band.trials) >= 3 and band.best.is_concrete
-    bayes = tune(iris_space(), "iris", tuner="bayesian", max_trials=3, directory=tmp_path / "b")
+    bayes = tune(iris_space(), "iris", tuner="bayesian", max_trials=3, out=tmp_path / "b")
     assert len(bayes.trials) == 3
 
 
@@ -157,7 +157,7 @@ def test_hyperband_and_bayesian_run(tmp_path):
 ])
 def test_bad_tuning_input(tmp_path, decl, kwargs, error, message):
     with pytest.raises(error) as err:
-        tune(decl, "iris", directory=tmp_path / "t", **kwargs)
+        tune(decl, "iris", out=tmp_path / "t", **kwargs)
     assert message in str(err.value)
     assert not (tmp_path / "t").exists()
 
@@ -213,3 +213,21 @@ def test_two_local_workers_share_a_search(tmp_path):
     assert workers == {"tuner0", "tuner1"}
     assert "[tuner0] trial" in result.stderr and "[tuner1] trial" in result.stderr
     assert "adam\n" not in result.stderr  # KerasTuner's stray debug print is silenced
+
+
+def test_local_workers_tune_a_table_with_strings_and_missing_values(tmp_path):
+    # the workers read the table back from Parquet: object arrays would not load
+    rows = ["x1,x2,colour,y"]
+    for i in range(60):
+        colour = "" if i == 7 else ("red", "green", "blue")[i % 3]  # one missing value
+        rows.append(f"{i % 7},{(i * 3) % 11 / 10},{colour},{i % 2}")
+    (tmp_path / "table.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "tuning"
+    result = run_cli("tune", "--data", str(tmp_path / "table.csv"), "--target", "y",
+                     "--workers", "2", "--max-trials", "2", "--max-epochs", "1", "--out",
+                     str(out), "--json", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads(result.stdout)
+    assert document["trials"] == 2 and document["completed"] == 2
+    assert {row["status"] for row in read_trials(out)} == {"COMPLETED"}
+    assert (out / ".kerakit_search" / "data" / "x_train.parquet").is_file()

@@ -6,6 +6,9 @@ journal file) runs in tests/test_plugin_suites.py, against the pip-installed pac
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib.metadata
 import sys
 import types
 import warnings
@@ -15,10 +18,10 @@ from conftest import run_cli
 
 import kerakit as kk
 from kerakit import hp
-from kerakit.errors import PluginWarning
-from kerakit.registry.discovery import PluginInfo, current_registry
+from kerakit.errors import PluginWarning, UsageError
+from kerakit.registry import discovery, loader
 from kerakit.tuning import engines
-from kerakit.tuning.search import join_search
+from kerakit.tuning.join import join_search
 
 
 def iris_space() -> kk.Model:
@@ -37,20 +40,20 @@ def test_engines_list_the_default_and_the_plugins(installed_plugins):
 def test_an_unknown_engine_names_the_available_ones(installed_plugins, tmp_path):
     with pytest.raises(ValueError, match=r"Unknown tuner engine. Expected one of: keras_tuner, "
                                          r"optuna. Did you mean 'optuna'\?.*engine='optunaa'"):
-        kk.tune(iris_space(), "iris", engine="optunaa", directory=tmp_path / "t")
+        kk.tune(iris_space(), "iris", engine="optunaa", out=tmp_path / "t")
 
 
 def test_the_default_engine_takes_no_engine_options(tmp_path):
-    with pytest.raises(ValueError, match=r"Invalid option for the engine `keras_tuner`. "
+    with pytest.raises(UsageError, match=r"Invalid option for the engine `keras_tuner`. "
                                          r"Expected one of: none. Received: storage='x.db'"):
-        kk.tune(iris_space(), "iris", storage="x.db", directory=tmp_path / "t")
+        kk.tune(iris_space(), "iris", storage="x.db", out=tmp_path / "t")
     assert not (tmp_path / "t").exists()
 
 
 class DefaultsOnly(engines.TunerEngine):
     """Runs one trial, of the defaults: enough to check the contract, not a real tuner."""
 
-    tuners = ("random",)
+    tuners = ("defaults", "annealing")  # its own tuner names, not KerasTuner's
     options = ("note",)
     calls: list = []
 
@@ -69,19 +72,24 @@ class DefaultsOnly(engines.TunerEngine):
         return search.finish(directory, [row], {}, score, 1)
 
 
-def with_engine_plugin(module: types.ModuleType):
-    """Put ``module`` in the loaded registry as plugin ``fake``; returns the undo."""
+@contextlib.contextmanager
+def engine_plugin(module: types.ModuleType):
+    """Load ``module`` through discovery as the only third-party plugin, ``fake``."""
+    point = importlib.metadata.EntryPoint("fake", module.__name__, "kerakit")
+    found = functools.lru_cache(maxsize=1)(lambda: (point,))
+    patch = pytest.MonkeyPatch()
     sys.modules[module.__name__] = module
-    plugins = current_registry().plugins
-    plugins["fake"] = PluginInfo("fake", "kerakit-fake", "0", "loaded", module=module.__name__)
-    engines._cache = None
-
-    def undo():
-        plugins.pop("fake", None)
+    try:
+        patch.setattr(loader, "entry_points", found)
+        patch.setattr(discovery, "entry_points", found)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            discovery.load_plugins(reload=True)
+        yield caught
+    finally:
+        patch.undo()
         sys.modules.pop(module.__name__, None)
-        engines._cache = None
-
-    return undo
+        discovery.load_plugins(reload=True)
 
 
 def test_a_plugin_engine_gets_the_search_and_writes_the_outputs(tmp_path, monkeypatch):
@@ -92,8 +100,7 @@ def test_a_plugin_engine_gets_the_search_and_writes_the_outputs(tmp_path, monkey
         register("defaults_only", DefaultsOnly)
 
     module.kerakit_tuner_engines = kerakit_tuner_engines
-    undo = with_engine_plugin(module)
-    try:
+    with engine_plugin(module):
         heard = []
 
         class Listener:
@@ -114,17 +121,22 @@ def test_a_plugin_engine_gets_the_search_and_writes_the_outputs(tmp_path, monkey
 
         monkeypatch.setattr(search_module, "prepare", prepare)
         result = kk.tune(iris_space(), "iris", engine="defaults_only", note="hi",
-                         directory=tmp_path / "t", retrain_best=True)
+                         out=tmp_path / "t", retrain_best=True)
         assert DefaultsOnly.calls == ["hi"]
+        assert kk.tuner_engines()["defaults_only"].plugin == "fake"
         assert heard == [("start", "0"), ("end", 0)]
         for name in ("best_hyperparameters.json", "best_declaration.json", "trials.csv",
                      "tuning.png"):
             assert (tmp_path / "t" / name).exists()
         assert result.best_run is not None and "accuracy" in result.best_run.metrics
-        with pytest.raises(ValueError, match=r"Invalid tuner for the engine `defaults_only`"):
+        with pytest.raises(UsageError, match=r"Invalid value for argument `tuner` of the engine "
+                                             r"`defaults_only`. Expected one of: defaults, "
+                                             r"annealing. Received: tuner='grid'"):
             kk.tune(iris_space(), "iris", engine="defaults_only", tuner="grid")
-    finally:
-        undo()
+        # a tuner name KerasTuner lacks is the engine's own to accept
+        kk.tune(iris_space(), "iris", engine="defaults_only", tuner="annealing", note="own",
+                out=tmp_path / "own")
+        assert DefaultsOnly.calls[-1] == "own"
 
 
 def test_a_broken_engine_hook_is_dropped_with_one_warning():
@@ -136,21 +148,17 @@ def test_a_broken_engine_hook_is_dropped_with_one_warning():
         raise RuntimeError("boom")
 
     module.kerakit_tuner_engines = kerakit_tuner_engines
-    undo = with_engine_plugin(module)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            table = kk.tuner_engines()
+    with engine_plugin(module) as caught:
+        table = kk.tuner_engines()
         assert "first" not in table and "keras_tuner" in table
         messages = [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]
-        assert len(messages) == 1 and "plugin `fake`: RuntimeError: boom" in messages[0]
-    finally:
-        undo()
+        assert len(messages) == 1 and "plugin `fake`" in messages[0]
+        assert "hook `kerakit_tuner_engines` raised RuntimeError: boom" in messages[0]
 
 
 @pytest.mark.parametrize("oracle", ["10.0.0.1:8000", "0.0.0.0:8000"])
 def test_a_chief_refuses_a_non_loopback_address(oracle):
-    with pytest.raises(ValueError, match=rf"Invalid oracle address for the chief.*"
+    with pytest.raises(UsageError, match=rf"Invalid oracle address for the chief.*"
                                          rf"--allow-remote-oracle.*Received: oracle='{oracle}'"):
         join_search(iris_space(), "iris", role="chief", oracle=oracle)
 

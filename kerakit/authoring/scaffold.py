@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from kerakit.errors import KerakitError
+from kerakit.errors import UsageError
 from kerakit.hookspecs import KINDS, PLUGIN_API_VERSION
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -165,22 +165,22 @@ def new_plugin(name: str, out: str | Path = ".", kinds: Sequence[str] | None = N
         kinds: Component kinds to give an example of (default: blocks and losses).
 
     Raises:
-        KerakitError: for an invalid name, an unknown kind or an existing target.
+        UsageError: for an invalid name, an unknown kind or an existing target.
     """
     if not NAME.match(name or "") or keyword.iskeyword(name):
-        raise KerakitError(
+        raise UsageError(
             "Invalid plugin name. Expected a lowercase Python identifier (letters, digits, "
             f"underscores, starting with a letter), e.g. 'audio'. Received: {name!r}"
         )
     kinds = list(kinds or ["blocks", "losses"])
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
-        raise KerakitError(f"Invalid kinds. Expected some of: {', '.join(KINDS)}. "
-                           f"Received: {', '.join(unknown)}")
+        raise UsageError(f"Invalid kinds. Expected some of: {', '.join(KINDS)}. "
+                         f"Received: {', '.join(unknown)}")
     target = Path(out) / f"kerakit-{name.replace('_', '-')}"
     if target.exists():
-        raise KerakitError(f"The target directory {str(target)!r} already exists. Expected a new "
-                           "directory; choose another --out or remove it.")
+        raise UsageError(f"The target directory {str(target)!r} already exists. Expected a new "
+                         "directory; choose another --out or remove it.")
     package = f"kerakit_{name}"
     with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as t:
         work = Path(t) / target.name
@@ -261,17 +261,7 @@ def _plugin_source(name: str, package: str, kinds: Sequence[str]) -> str:
 def _test_source(name: str) -> str:
     return f'''"""Conformance of every component of the plugin `{name}`."""
 
-import pytest
+from kerakit.testing import conformance_test
 
-from kerakit.testing import check_plugin, component_names
-
-
-@pytest.fixture(scope="session")
-def report():
-    return check_plugin("{name}")
-
-
-@pytest.mark.parametrize("component", component_names(plugin="{name}"))
-def test_conformance(component, report):
-    report.assert_ok(component)
+test_conformance = conformance_test("{name}")
 '''

@@ -11,6 +11,7 @@ from typing import Any
 import keras
 
 from kerakit.base import CompositeLayer, build_in_sequence
+from kerakit.errors import UsageError
 
 _POOLS = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}
 
@@ -136,7 +137,7 @@ class ConvBlock(CompositeLayer):
     ) -> None:
         super().__init__(**kwargs)
         if pool not in (None, *_POOLS):
-            raise ValueError(
+            raise UsageError(
                 f"Invalid value for argument `pool`. Expected one of: 'max', 'avg', None. "
                 f"Received: pool={pool!r}"
             )

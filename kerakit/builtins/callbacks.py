@@ -15,6 +15,7 @@ import keras
 
 from kerakit.base import EpochSchedule
 from kerakit.curves import divergence_epoch
+from kerakit.errors import UsageError
 
 # -------------------------------------------------------------------------
 # Stopping and overfitting
@@ -63,7 +64,7 @@ class ConvergenceStop(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         if patience < 1:
-            raise ValueError(
+            raise UsageError(
                 f"Invalid value for argument `patience`. Expected an int >= 1. "
                 f"Received: patience={patience!r}"
             )

@@ -7,6 +7,8 @@ from typing import Any
 
 import keras
 
+from kerakit.errors import UsageError
+
 
 @keras.saving.register_keras_serializable(package="kerakit")
 class ClassificationHead(keras.layers.Dense):
@@ -33,24 +35,24 @@ class ClassificationHead(keras.layers.Dense):
         **kwargs: Any,
     ) -> None:
         if activation not in ("softmax", "sigmoid"):
-            raise ValueError(
+            raise UsageError(
                 "Invalid value for argument `activation`. Expected 'softmax' or 'sigmoid'. "
                 f"Received: activation={activation!r}"
             )
         if not isinstance(classes, int) or classes < 2:
-            raise ValueError(
+            raise UsageError(
                 f"Invalid value for argument `classes`. Expected an int >= 2. "
                 f"Received: classes={classes!r}"
             )
         if class_names is not None and len(class_names) != classes:
-            raise ValueError(
+            raise UsageError(
                 f"Invalid value for argument `class_names`. Expected {classes} names. "
                 f"Received: {len(class_names)} names"
             )
         repeated = sorted({str(c) for c in class_names or () if
                            [str(n) for n in class_names].count(str(c)) > 1})
         if repeated:
-            raise ValueError(
+            raise UsageError(
                 "Invalid value for argument `class_names`. Expected distinct names. "
                 f"Received: {', '.join(map(repr, repeated))} more than once"
             )

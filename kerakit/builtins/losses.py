@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerakit.errors import UsageError
+
 
 @keras.saving.register_keras_serializable(package="kerakit")
 class SparseCategoricalCrossentropy(keras.losses.Loss):
@@ -36,7 +38,7 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
         **kwargs: Any,
     ) -> None:
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(
+            raise UsageError(
                 "Invalid value for argument `label_smoothing`. Expected a float in [0, 1). "
                 f"Received: label_smoothing={label_smoothing!r}"
             )

@@ -12,6 +12,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerakit.errors import DataError
+
 
 @keras.saving.register_keras_serializable(package="kerakit")
 class MinMaxNormalization(keras.layers.Layer):
@@ -66,7 +68,7 @@ class MinMaxNormalization(keras.layers.Layer):
             low = b_low if low is None else np.minimum(low, b_low)
             high = b_high if high is None else np.maximum(high, b_high)
         if low is None:
-            raise ValueError("Invalid data for MinMaxNormalization.adapt. Expected at least one "
+            raise DataError("Invalid data for MinMaxNormalization.adapt. Expected at least one "
                              "sample. Received: an empty dataset")
         shape = tuple(self.minimum.shape)
         self.minimum.assign(np.reshape(low, shape).astype("float32"))

@@ -41,10 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
-    Every expected failure (bad input, a missing or unreadable file, a refused
-    model) prints one ``error:`` line on stderr and returns 1; ``--debug`` or
-    ``KERAKIT_DEBUG=1`` shows the traceback too. With ``--json``, stdout holds
-    the JSON document alone.
+    Every expected failure (a :class:`~kerakit.errors.KerakitError` such as a
+    bad argument, a missing or unreadable file, a refused model) prints one
+    ``error:`` line on stderr and returns 1; anything else (a bare ``ValueError``
+    from a plugin, say) is reported as a bug, pointing to ``--debug``.
+    ``--debug`` or ``KERAKIT_DEBUG=1`` shows the traceback too. With ``--json``,
+    stdout holds the JSON document alone.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()

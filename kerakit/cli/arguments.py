@@ -38,3 +38,4 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
 POSITIVE = int_at_least(1)
 NON_NEGATIVE = int_at_least(0)
+FOLDS = int_at_least(2)  # cross-validation needs two folds at least

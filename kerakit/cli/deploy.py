@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kerakit.errors import UsageError
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a run or .keras file for serving (verified)")
@@ -32,7 +34,7 @@ def run_export(args: argparse.Namespace) -> int:
     out = args.out
     if args.version is not None:
         if args.version < 1 or args.format != "saved_model":
-            raise ValueError("Invalid value for `--version`. Expected a positive integer with "
+            raise UsageError("Invalid value for `--version`. Expected a positive integer with "
                              f"--format saved_model. Received: --version {args.version} with "
                              f"--format {args.format}")
         out = f"{args.out}/{args.version}"

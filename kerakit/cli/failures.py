@@ -1,9 +1,12 @@
 """Every expected failure of a command, as the one line the user reads.
 
 Library code raises :class:`~kerakit.errors.KerakitError` with a full message
-wherever it can. What still reaches the command line from the standard
-library, NumPy, Pillow or the file system is worded here: the path involved,
-what was expected and what was found.
+wherever it can. What still reaches the command line from the file system,
+an archive or Pillow is worded here: the path involved, what was expected and
+what was found. Anything else, a bare ``ValueError`` included, is a bug in
+kerakit or a plugin: kerakit raises :class:`~kerakit.errors.UsageError` for a
+bad argument, so a ``ValueError`` that is not one came from code that did not
+expect it.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import errno
 import zipfile
 from pathlib import Path
 
-# Raised for a bad argument or input. A bare KeyError or IndexError is not among
-# them: its message (just the key) says nothing to a user, so it is reported as a bug.
-EXPECTED = (ValueError, OSError, EOFError, zipfile.BadZipFile)
+# Besides KerakitError, what a bad path or a damaged file raises from outside kerakit.
+# ValueError, KeyError and IndexError are not among them: kerakit words a bad argument
+# itself (UsageError), so one of those reaching the command line is a bug to report.
+EXPECTED = (OSError, EOFError, zipfile.BadZipFile)
 
 
 def describe(exc: BaseException) -> str | None:
@@ -24,6 +28,8 @@ def describe(exc: BaseException) -> str | None:
         >>> describe(IsADirectoryError(21, "Is a directory", "runs"))
         "Invalid path 'runs'. Expected a file. Received: a directory"
         >>> describe(KeyError("kind")) is None
+        True
+        >>> describe(ValueError("a plugin's own bug")) is None
         True
     """
     from kerakit.errors import KerakitError

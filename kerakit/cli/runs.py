@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kerakit.errors import UsageError
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -26,7 +28,7 @@ def run_runs(args: argparse.Namespace) -> int:
 
     if args.args[:1] == ["diff"]:
         if len(args.args) != 3:
-            raise ValueError("Invalid arguments. Expected `kerakit runs diff A B` with two run "
+            raise UsageError("Invalid arguments. Expected `kerakit runs diff A B` with two run "
                              f"directories. Received: {' '.join(args.args)}")
         diff = diff_runs(args.args[1], args.args[2])
         if args.json:
@@ -40,7 +42,7 @@ def run_runs(args: argparse.Namespace) -> int:
                     ["metric", "a", "b"])
         return 0
     if len(args.args) > 1:
-        raise ValueError("Invalid arguments. Expected at most one runs folder, or `diff A B`. "
+        raise UsageError("Invalid arguments. Expected at most one runs folder, or `diff A B`. "
                          f"Received: {' '.join(args.args)}")
     rows = list_runs(args.args[0] if args.args else "runs")
     if args.json:

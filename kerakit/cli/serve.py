@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from kerakit.errors import UsageError
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve exports over TF Serving's REST API, with a page at /")
@@ -28,19 +30,19 @@ def model_sources(args: argparse.Namespace) -> dict[str, str]:
     if args.export_dir:
         sources[args.name or Path(args.export_dir).resolve().name] = args.export_dir
     elif args.name:
-        raise ValueError("Invalid value for `--name`. Expected it with EXPORT_DIR. Received: "
+        raise UsageError("Invalid value for `--name`. Expected it with EXPORT_DIR. Received: "
                          f"--name {args.name} without EXPORT_DIR")
     for item in args.model:
         name, sep, directory = item.partition("=")
         if not sep or not name or not directory:
-            raise ValueError("Invalid value for `--model`. Expected NAME=DIR. Received: "
+            raise UsageError("Invalid value for `--model`. Expected NAME=DIR. Received: "
                              f"--model {item}")
         if name in sources:
-            raise ValueError(f"Invalid value for `--model`. Expected each name once. Received: "
+            raise UsageError(f"Invalid value for `--model`. Expected each name once. Received: "
                              f"{name!r} twice")
         sources[name] = directory
     if not sources:
-        raise ValueError("Nothing to serve. Expected EXPORT_DIR or --model NAME=DIR. "
+        raise UsageError("Nothing to serve. Expected EXPORT_DIR or --model NAME=DIR. "
                          "Received: neither")
     return sources
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from kerakit.cli.arguments import NON_NEGATIVE, POSITIVE
+from kerakit.cli.arguments import FOLDS, NON_NEGATIVE, POSITIVE
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +25,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=POSITIVE, help="maximum epochs (>= 1)")
     p.add_argument("--batch-size", type=POSITIVE, help="batch size (>= 1)")
     p.add_argument("--seed", type=NON_NEGATIVE, help="random seed (>= 0)")
+    p.add_argument("--cv", type=FOLDS, metavar="K",
+                   help="cross-validate on K stratified folds of the training rows first, "
+                   "then train on all of them for the folds' median best epoch count")
+    add_fit_settings(p)
     p.add_argument("--out", help="run directory (default: runs/<name>-<timestamp>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
     p.add_argument("--distribute", choices=("mirrored",),
@@ -53,6 +57,23 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
                    help="image size of the default image model (default: the most common size)")
 
 
+def add_fit_settings(p: argparse.ArgumentParser) -> None:
+    """``--class-weight`` and ``--no-keep-best``, shared by ``train`` and ``tune``."""
+    p.add_argument("--class-weight", choices=("balanced",),
+                   help="weigh each class inversely to its share of the training rows")
+    p.add_argument("--no-keep-best", dest="keep_best", action="store_false", default=None,
+                   help="end with the last epoch's weights, not the best validation epoch's")
+
+
+def with_fit_settings(decl: Any, args: argparse.Namespace) -> Any:
+    """The declaration with the fit settings the command line gives."""
+    changes = {"class_weight": getattr(args, "class_weight", None),
+               "keep_best": getattr(args, "keep_best", None),
+               "precision": getattr(args, "precision", None)}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return decl.replace(**changes) if changes else decl
+
+
 def declaration_and_data(args: argparse.Namespace) -> tuple[Any, Any, bool]:
     """The declaration and data the arguments name, and whether the declaration is a default
     chosen from the data (no recipe, a table or an image folder)."""
@@ -60,8 +81,8 @@ def declaration_and_data(args: argparse.Namespace) -> tuple[Any, Any, bool]:
 
     from kerakit.declaration.defaults import DEFAULT_DATA, digits_cnn
     from kerakit.declaration.recipes import load_recipe
-    from kerakit.sources.source import with_target
     from kerakit.sources.formats import is_table_path
+    from kerakit.sources.source import with_target
 
     target = None if not args.target else args.target[0] if len(args.target) == 1 \
         else args.target
@@ -116,12 +137,11 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     if chosen:
         _show_default(decl, data, sys.stderr if args.json else sys.stdout)
-    if args.precision:
-        decl = decl.replace(precision=args.precision)
+    decl = with_fit_settings(decl, args)
     # With --json, main() sends whatever is printed here (Keras' progress) to stderr.
     run = fit(decl, data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
               out=args.out, overwrite=args.overwrite, distribute=args.distribute,
-              track=args.track,
+              track=args.track, cv=args.cv,
               verbose=1 if sys.stdout.isatty() and not args.json else 2)
     exported = None
     if args.export:
@@ -131,7 +151,10 @@ def run_train(args: argparse.Namespace) -> int:
         exported = export(run, args.export, force=args.overwrite)
         log_export(run, exported.path)
     if args.json:
-        document = json.loads((run.dir / "metrics.json").read_text()) | {"dir": str(run.dir)}
+        from kerakit.runs.rundir import RUN_LAYOUT
+
+        metrics = json.loads((run.dir / RUN_LAYOUT.metrics).read_text())
+        document = metrics | {"dir": str(run.dir)}
         if exported is not None:
             document["export"] = str(exported.path)
         print_json(document)

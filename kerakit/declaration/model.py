@@ -11,15 +11,15 @@ defaults.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
+from kerakit.declaration import fields as checks
+from kerakit.declaration.fields import PRECISIONS, component_field, setting_field
 from kerakit.declaration.values import (
-    OneOf,
     Placeholder,
     Use,
     as_ref,
@@ -29,13 +29,24 @@ from kerakit.declaration.values import (
     value_from_data,
     value_to_data,
 )
-from kerakit.errors import DeclarationError, KerakitError, PluginError
+
+# Walking lives in kerakit.declaration.walking; its names stay importable from here.
+from kerakit.declaration.walking import (
+    Collector,
+    FixedSampler,
+    Sampler,
+    check,
+    components_of,
+    resolve,
+    walk,
+)
+from kerakit.errors import DeclarationError
 
 FORMAT_VERSION = 1
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
-__all__ = ["FORMAT_VERSION", "PRECISIONS", "Input", "Model", "Sampler", "Use", "check",
-           "components_of", "resolve", "use", "walk"]
+__all__ = ["FORMAT_VERSION", "PRECISIONS", "FixedSampler", "Input", "Model", "Sampler", "Use",
+           "check", "component_fields", "components_of", "resolve", "setting_fields", "use",
+           "walk"]
 
 
 @dataclass(frozen=True)
@@ -59,77 +70,6 @@ class Input:
         extra = "" if self.dtype == "float32" else f", dtype={self.dtype!r}"
         extra += "" if self.name == "inputs" else f", name={self.name!r}"
         return f"Input(shape={self.shape}{extra})"
-
-
-# -- field metadata ------------------------------------------------------------
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, Placeholder):
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise DeclarationError(f"Invalid `{name}`. Expected an int >= 1. "
-                               f"Received: {name}={value!r}")
-
-
-def _fraction(name: str, value: Any) -> None:
-    if isinstance(value, Placeholder):
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise DeclarationError(f"Invalid `{name}`. Expected a number in [0, 1). "
-                               f"Received: {name}={value!r}")
-
-
-def _seed(name: str, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise DeclarationError(f"Invalid `{name}`. Expected None or an int >= 0. "
-                               f"Received: {name}={value!r}")
-
-
-def _precision(name: str, value: Any) -> None:
-    if not (value is None or value in PRECISIONS or isinstance(value, Placeholder)):
-        raise DeclarationError(f"Invalid `{name}`. Expected None or one of: "
-                               f"{', '.join(PRECISIONS)}. Received: {name}={value!r}")
-
-
-def _names(name: str, value: Any) -> None:
-    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, str) and v for v in value):
-        raise DeclarationError(f"Invalid `{name}`. Expected a list of names such as "
-                               f"['mlflow']. Received: {name}={value!r}")
-
-
-def _text(name: str, value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise DeclarationError(f"Invalid `{name}`. Expected a non-empty string. "
-                               f"Received: {name}={value!r}")
-
-
-def _columns(name: str, value: Any) -> None:
-    kinds = ("numeric", "categorical", "ignore")
-    if value is not None and not (isinstance(value, Mapping) and all(
-            isinstance(k, str) and v in kinds for k, v in value.items())):
-        raise DeclarationError(f"Invalid `{name}`. Expected None or a dict of column name to "
-                               f"one of {kinds}. Received: {name}={value!r}")
-
-
-def _flag(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise DeclarationError(f"Invalid `{name}`. Expected True or False. "
-                               f"Received: {name}={value!r}")
-
-
-def _component(kind: str, *, many: bool = False, default: Any = None) -> Any:
-    """A field holding one component reference, or a list of them, of ``kind``."""
-    meta = {"kind": kind, "many": many}
-    return field(default_factory=list, metadata=meta) if many else \
-        field(default=default, metadata=meta)
-
-
-def _setting(default: Any, checker: Callable[[str, Any], None] | None = None, *,
-            group: str | None = "fit") -> Any:
-    """A plain value (a fit setting when ``group="fit"``), checked by ``checker``."""
-    return field(default=default, metadata={"check": checker, "group": group})
 
 
 # -- the declaration -------------------------------------------------------------
@@ -180,6 +120,12 @@ class Model:
         standardize_targets: Train a regression head on targets standardised
             with the training split's mean and deviation; predictions and
             metrics stay in the original units.
+        keep_best: End every run that has validation data with the weights of
+            its best validation epoch (by early stopping's monitor, else
+            ``val_loss``), before it is evaluated, saved and exported.
+        class_weight: For classifiers: ``"balanced"`` (each class weighs
+            inversely to its share of the training rows) or a dict of class
+            name to weight; passed to Keras ``fit`` in runs, trials and retrains.
         name: The model's name.
         track: Experiment trackers told about every run of this declaration,
             by name (``["mlflow"]``); see :mod:`kerakit.runs.tracking`.
@@ -189,27 +135,29 @@ class Model:
     """
 
     inputs: Input | Sequence[int] = field(metadata={"json": "inputs"})
-    blocks: Sequence[Any] = _component("blocks", many=True)
-    head: Any = _component("blocks")
+    blocks: Sequence[Any] = component_field("blocks", many=True)
+    head: Any = component_field("blocks")
     _: KW_ONLY
-    preprocess: Sequence[Any] = _component("preprocessors", many=True)
-    augment: Sequence[Any] = _component("augmentations", many=True)
-    loss: Any = _component("losses")
-    optimizer: Any = _component("optimizers", default="adam")
+    preprocess: Sequence[Any] = component_field("preprocessors", many=True)
+    augment: Sequence[Any] = component_field("augmentations", many=True)
+    loss: Any = component_field("losses")
+    optimizer: Any = component_field("optimizers", default="adam")
     metrics: Sequence[Any] | None = field(default=None,
                                           metadata={"kind": "metrics", "many": True})
-    callbacks: Sequence[Any] = _component("callbacks", many=True)
-    initializer: Any = _component("initializers")
-    regularizer: Any = _setting(None, group=None)
-    epochs: Any = _setting(20, _positive_int)
-    batch_size: Any = _setting(32, _positive_int)
-    validation_split: Any = _setting(0.15, _fraction)
-    seed: int | None = _setting(0, _seed)
-    precision: Any = _setting(None, _precision)
-    columns: Mapping[str, str] | None = _setting(None, _columns, group=None)
-    standardize_targets: bool = _setting(True, _flag)
-    name: str = _setting("model", _text, group=None)
-    track: Sequence[str] = _setting((), _names, group=None)
+    callbacks: Sequence[Any] = component_field("callbacks", many=True)
+    initializer: Any = component_field("initializers")
+    regularizer: Any = setting_field(None, group=None)
+    epochs: Any = setting_field(20, checks.positive_int)
+    batch_size: Any = setting_field(32, checks.positive_int)
+    validation_split: Any = setting_field(0.15, checks.fraction)
+    seed: int | None = setting_field(0, checks.seed)
+    precision: Any = setting_field(None, checks.precision)
+    columns: Mapping[str, str] | None = setting_field(None, checks.columns, group=None)
+    standardize_targets: bool = setting_field(True, checks.flag)
+    keep_best: bool = setting_field(True, checks.flag)
+    class_weight: Any = setting_field(None, checks.class_weight)
+    name: str = setting_field("model", checks.text, group=None)
+    track: Sequence[str] = setting_field((), checks.names, group=None)
 
     def __post_init__(self) -> None:
         if not isinstance(self.inputs, Input):
@@ -348,7 +296,7 @@ class Model:
     def hyperparameters(self) -> dict[str, Placeholder]:
         """Every placeholder in every branch, by hyperparameter name."""
         found: dict[str, Placeholder] = {}
-        walk(self, _Collector(found))
+        walk(self, Collector(found))
         return found
 
     @property
@@ -358,12 +306,12 @@ class Model:
 
 def component_fields() -> list[dataclasses.Field]:
     """The declaration's fields that hold component references."""
-    return [f for f in dataclasses.fields(Model) if "kind" in f.metadata]
+    return checks.component_fields(Model)
 
 
 def setting_fields() -> list[dataclasses.Field]:
     """The declaration's plain-value fields (fit settings, name, regularizer)."""
-    return [f for f in dataclasses.fields(Model) if "check" in f.metadata]
+    return checks.setting_fields(Model)
 
 
 def _ref_list(field_name: str, refs: Sequence[Any] | None) -> list[Any]:
@@ -374,125 +322,3 @@ def _ref_list(field_name: str, refs: Sequence[Any] | None) -> list[Any]:
             f"Invalid `{field_name}`. Expected a list of components. Received: {refs!r}"
         )
     return [as_ref(r) for r in refs]
-
-
-# -- walking: resolve placeholders ---------------------------------------------
-
-
-class Sampler:
-    """Chooses placeholder values; this one takes the defaults.
-
-    :mod:`kerakit.tuning.search_space` subclasses it to draw values from KerasTuner.
-    """
-
-    def value(self, name: str, placeholder: Placeholder) -> Any:
-        return placeholder.default
-
-    @contextlib.contextmanager
-    def scope(self, name: str, label: str) -> Iterator[None]:
-        """Entered while walking the option ``label`` of the choice ``name``."""
-        yield
-
-
-class _Collector(Sampler):
-    """Records every placeholder; walks every option of every choice."""
-
-    all_branches = True
-
-    def __init__(self, found: dict[str, Placeholder]) -> None:
-        self.found = found
-
-    def value(self, name: str, placeholder: Placeholder) -> Any:
-        self.found.setdefault(name, placeholder)
-        return placeholder.default
-
-
-def resolve(decl: Model, sampler: Sampler | None = None) -> Model:
-    """Return a concrete declaration: every placeholder replaced by a value.
-
-    Args:
-        decl: The declaration.
-        sampler: Chooses values; ``None`` takes every default.
-    """
-    return walk(decl, sampler or Sampler())
-
-
-def walk(decl: Model, sampler: Sampler) -> Model:
-    """Resolve ``decl`` with ``sampler`` (see :class:`Sampler`)."""
-    every = getattr(sampler, "all_branches", False)
-
-    def ref(value: Any, path: str) -> Any:
-        if isinstance(value, OneOf):
-            name = value.name or path
-            chosen = sampler.value(name, value)
-            if every:
-                for label, option in zip(value.labels, value.options, strict=True):
-                    with sampler.scope(name, label):
-                        ref(option, f"{path}.{label}")
-            with sampler.scope(name, chosen):
-                return ref(value.option(chosen), f"{path}.{chosen}")
-        if isinstance(value, Placeholder):
-            return ref(as_ref(sampler.value(value.name or path, value)), path)
-        if isinstance(value, Use):
-            return Use(value.name, {k: param(v, f"{path}.{k}") for k, v in value.params.items()})
-        return value
-
-    def param(value: Any, path: str) -> Any:
-        if isinstance(value, OneOf):
-            return ref(value, path)
-        if isinstance(value, Placeholder):
-            return sampler.value(value.name or path, value)
-        return value
-
-    data: dict[str, Any] = {}
-    for f in component_fields():
-        items = getattr(decl, f.name)
-        if not f.metadata["many"]:
-            data[f.name] = ref(items, f.name)
-        elif items is not None:
-            resolved = [ref(item, f"{f.name}.{i}") for i, item in enumerate(items)]
-            data[f.name] = [r for r in resolved if r is not None]  # a OneOf may choose "none"
-    for f in setting_fields():
-        if f.metadata["group"] == "fit":
-            data[f.name] = param(getattr(decl, f.name), f.name)
-    return dataclasses.replace(decl, **data)
-
-
-def components_of(decl: Model) -> Iterator[tuple[str, str, Any]]:
-    """Yield ``(path, kind, reference)`` for every component of a concrete declaration."""
-    for f in component_fields():
-        value = getattr(decl, f.name)
-        if f.metadata["many"]:
-            for i, item in enumerate(value or []):
-                yield f"{f.name}[{i}]", f.metadata["kind"], item
-        elif value is not None:
-            yield f.name, f.metadata["kind"], value
-
-
-def check(decl: Model, get_component: Callable[[str, str], Any]) -> None:
-    """Check every component name and parameter name, in every branch.
-
-    Raises:
-        DeclarationError: naming where in the declaration the problem is.
-    """
-
-    def check_ref(path: str, kind: str, value: Any) -> None:
-        if isinstance(value, OneOf):
-            for label, option in zip(value.labels, value.options, strict=True):
-                check_ref(f"{path}<{label}>", kind, option)
-        elif isinstance(value, Use):
-            try:
-                component = get_component(kind, value.name)
-                component.check_parameters(value.params)
-            except PluginError:  # its plugin was quarantined at first use; the error says so
-                raise
-            except (KerakitError, ValueError) as exc:
-                raise DeclarationError(f"{path} ({value.name}): {exc}") from exc
-
-    for f in component_fields():
-        value = getattr(decl, f.name)
-        if f.metadata["many"]:
-            for i, item in enumerate(value or []):
-                check_ref(f"{f.name}[{i}]", f.metadata["kind"], item)
-        else:
-            check_ref(f.name, f.metadata["kind"], value)

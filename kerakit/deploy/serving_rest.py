@@ -10,15 +10,15 @@ a missing number may be ``null`` (the model fills it in).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from kerakit.deploy.predict import conform
+from kerakit.deploy.served import ServedModel
 from kerakit.errors import DataError
-
-if TYPE_CHECKING:
-    from kerakit.deploy.serving import ServedModel
 
 
 def status_body(model: ServedModel) -> dict[str, Any]:
@@ -247,3 +247,21 @@ def _text(value: Any) -> str:
 
 def _kind(value: Any) -> str:
     return f"{type(value).__name__} {json.dumps(value)[:80]}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One of TF Serving's endpoints under ``/v1/models/NAME[/versions/N]``."""
+
+    method: str
+    # GET: answer(model); POST: answer(model, request), the request's parsed JSON body
+    answer: Callable[..., dict[str, Any]]
+
+
+#: verb after the model's path -> its endpoint; a serve endpoint is one row
+ENDPOINTS: dict[str, Endpoint] = {
+    "": Endpoint("GET", status_body),
+    "/metadata": Endpoint("GET", metadata_body),
+    ":predict": Endpoint("POST", predict_body),
+    ":classify": Endpoint("POST", classify_body),
+}

@@ -141,34 +141,39 @@ def check_data(plan: Plan, data: Dataset | Streams) -> None:
                 f"Expected samples of shape {expected}. Received: {got}"
             )
     if plan.head.is_classifier:
-        classes = plan.head.classes
-        names = [str(n) for n in data.class_names or ()]
-        if len(set(names)) < len(names):
-            repeated = sorted({n for n in names if names.count(n) > 1})
-            raise DataError(f"Invalid class names of `{data.name}`. Expected distinct names. "
-                            f"Received: {', '.join(map(repr, repeated))} more than once")
-        for part in ("train", "val", "test"):
-            y = np.asarray(getattr(data, f"y_{part}"))
-            if not len(y):
-                continue
-            expected = (f"Expected integer class indices in [0, {classes - 1}] for the head's "
-                        f"{classes} classes")
-            if y.dtype.kind not in "iub":
-                raise DataError(
-                    f"Invalid labels in `{data.name}` ({part}). {expected}. Received: dtype "
-                    f"{y.dtype}, e.g. {y.ravel()[:3].tolist()}; map the labels to indices first"
-                )
-            bad = np.flatnonzero((y < 0) | (y >= classes))
-            if bad.size:
-                raise DataError(
-                    f"Invalid labels in `{data.name}` ({part}). {expected}. Received: label "
-                    f"{y.ravel()[bad[0]]} at row {bad[0]} ({bad.size} out of range)"
-                )
+        _check_labels(plan, data)
     if not len(data.x_val):
         raise DataError(
             f"Invalid data `{data.name}`: the validation split is empty. Expected "
             "validation_split > 0 or a `val` split; early stopping and the curves need it."
         )
+
+
+def _check_labels(plan: Plan, data: Dataset) -> None:
+    """Class labels as indices within the classifier head's classes, and distinct names."""
+    classes = plan.head.classes
+    names = [str(n) for n in data.class_names or ()]
+    if len(set(names)) < len(names):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise DataError(f"Invalid class names of `{data.name}`. Expected distinct names. "
+                        f"Received: {', '.join(map(repr, repeated))} more than once")
+    for part in ("train", "val", "test"):
+        y = np.asarray(getattr(data, f"y_{part}"))
+        if not len(y):
+            continue
+        expected = (f"Expected integer class indices in [0, {classes - 1}] for the head's "
+                    f"{classes} classes")
+        if y.dtype.kind not in "iub":
+            raise DataError(
+                f"Invalid labels in `{data.name}` ({part}). {expected}. Received: dtype "
+                f"{y.dtype}, e.g. {y.ravel()[:3].tolist()}; map the labels to indices first"
+            )
+        bad = np.flatnonzero((y < 0) | (y >= classes))
+        if bad.size:
+            raise DataError(
+                f"Invalid labels in `{data.name}` ({part}). {expected}. Received: label "
+                f"{y.ravel()[bad[0]]} at row {bad[0]} ({bad.size} out of range)"
+            )
 
 
 def _check_backend(columns: dict[str, str]) -> None:
@@ -201,7 +206,15 @@ def fit_inputs(plan: Plan, data: Dataset | Streams, replicas: int = 1) -> dict[s
 
     JAX's data parallelism splits every batch evenly between devices, so with
     several replicas on JAX the last, partial batch of each epoch is dropped.
+    An empty validation split (a cross-validated run's final model) gives no
+    ``validation_data``; a declared ``class_weight`` is passed on by class index.
     """
+    weights = class_weights(plan, data)
+    kwargs = _fit_data(plan, data, replicas)
+    return {**kwargs, "class_weight": weights} if weights else kwargs
+
+
+def _fit_data(plan: Plan, data: Dataset | Streams, replicas: int) -> dict[str, Any]:
     import keras
 
     if isinstance(data, Streams):  # batched already: the declared batch size does not apply
@@ -220,7 +233,7 @@ def fit_inputs(plan: Plan, data: Dataset | Streams, replicas: int = 1) -> dict[s
         return _even_batches(decl, data)
     if not mixers:
         return {"x": data.x_train, "y": data.y_train,
-                "validation_data": (data.x_val, data.y_val),
+                "validation_data": (data.x_val, data.y_val) if len(data.y_val) else None,
                 "batch_size": int(decl.batch_size)}
     import tensorflow as tf
 
@@ -236,7 +249,8 @@ def fit_inputs(plan: Plan, data: Dataset | Streams, replicas: int = 1) -> dict[s
                 .batch(int(decl.batch_size), drop_remainder=even)
                 .map(mix, num_parallel_calls=tf.data.AUTOTUNE)
                 .prefetch(tf.data.AUTOTUNE))
-    return {"x": pipeline, "validation_data": (data.x_val, y_val), "shuffle": False}
+    return {"x": pipeline, "validation_data": (data.x_val, y_val) if len(y_val) else None,
+            "shuffle": False}
 
 
 def _even_batches(decl: Any, data: Dataset) -> dict[str, Any]:
@@ -250,8 +264,69 @@ def _even_batches(decl: Any, data: Dataset) -> dict[str, Any]:
             ds = ds.shuffle(len(x), seed=int(decl.seed or 0))
         return ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
-    return {"x": pipe(data.x_train, data.y_train, True),
-            "validation_data": pipe(data.x_val, data.y_val, False), "shuffle": False}
+    validation = pipe(data.x_val, data.y_val, False) if len(data.y_val) else None
+    return {"x": pipe(data.x_train, data.y_train, True), "validation_data": validation,
+            "shuffle": False}
+
+
+def class_weights(plan: Plan, data: Dataset | Streams) -> dict[int, float] | None:
+    """The declared ``class_weight`` as Keras takes it: class index -> weight.
+
+    ``"balanced"`` weighs each class by ``rows / (classes * rows of the class)``
+    over the training split (scikit-learn's ``compute_class_weight``); a dict
+    names classes by their names.
+
+    Raises:
+        DataError: for a class weight given to a regression head, or naming a
+            class the data does not have.
+    """
+    spec = plan.declaration.class_weight
+    if spec is None:
+        return None
+    if not plan.head.is_classifier:
+        raise DataError("Invalid `class_weight`. Expected it with a classifier head. "
+                        f"Received: class_weight={spec!r} with a {plan.head.task} head")
+    names = [str(n) for n in (data.class_names or ())]
+    if spec == "balanced":
+        if isinstance(data, Streams):
+            raise DataError("Invalid `class_weight`. Expected a mapping of class name to "
+                            "weight for tf.data pipelines, whose labels are not read ahead. "
+                            "Received: class_weight='balanced'")
+        from sklearn.utils.class_weight import compute_class_weight
+
+        y = np.asarray(data.y_train)
+        y = y.argmax(axis=1) if y.ndim > 1 else y.astype(int)
+        present = np.unique(y)
+        found = compute_class_weight("balanced", classes=present, y=y)
+        return {int(c): float(w) for c, w in zip(present.tolist(), found.tolist(), strict=True)}
+    unknown = sorted(set(spec) - set(names))
+    if unknown:
+        raise DataError(f"Invalid `class_weight`. Expected class names of `{data.name}`: "
+                        f"{', '.join(names)}. Received: {', '.join(map(repr, unknown))}")
+    return {names.index(name): float(weight) for name, weight in spec.items()}
+
+
+def rare_class_warning(plan: Plan, data: Dataset | Streams, share: float = 0.10) -> str | None:
+    """A one-line suggestion when the rarest class is under ``share`` of the training rows.
+
+    With many classes even a balanced split has small ones (ten classes are
+    10% each), so the rarest must also be under half its balanced share.
+    ``None`` when the classes are balanced enough, a weighting is declared,
+    or the labels are not read ahead (pipelines).
+    """
+    if not plan.head.is_classifier or plan.declaration.class_weight is not None \
+            or not isinstance(data, Dataset) or not len(data.y_train):
+        return None
+    y = np.asarray(data.y_train)
+    y = y.argmax(axis=1) if y.ndim > 1 else y.astype(int)
+    counts = np.bincount(y)
+    rarest = int(np.argmin(np.where(counts > 0, counts, len(y) + 1)))
+    rarest_share = counts[rarest] / len(y)
+    if rarest_share >= share or rarest_share >= 0.5 / int((counts > 0).sum()):
+        return None
+    names = data.class_names or [str(i) for i in range(len(counts))]
+    return (f"class {names[rarest]!r} is {rarest_share:.1%} of the training rows: "
+            "consider class_weight='balanced' (--class-weight balanced)")
 
 
 def one_hot(y: np.ndarray, data: Dataset) -> np.ndarray:

@@ -8,6 +8,7 @@ the way the plan says and checked against it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,4 +73,7 @@ def prepare(
         seed=int(concrete.seed or 0), in_memory=in_memory)
     dataset = inputs.shape_targets(dataset, planned)
     inputs.check_data(planned, dataset)
+    advice = inputs.rare_class_warning(planned, dataset)
+    if advice:
+        warnings.warn(advice, stacklevel=2)
     return planned, dataset

@@ -22,20 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from kerakit import hookspecs
+from kerakit.errors import NotIndexable
+from kerakit.fileops import write_atomic
 from kerakit.registry.table import Component, Facts, Parameter, PluginSource
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: entries hold tuner engines too
 INDEX_FILE = f"component-index-v{INDEX_FORMAT}.json"
-
-
-class NotIndexable(ValueError):
-    """A plugin registered something the index cannot hold; it is loaded eagerly instead."""
 
 
 def cache_dir() -> Path:
@@ -149,16 +146,7 @@ class ComponentIndex:
         text = json.dumps({"format": INDEX_FORMAT, "plugins": self.entries}, sort_keys=True)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".index-", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(text)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path, text)
         except OSError:
             return
         self.changed = False

@@ -2,7 +2,9 @@
 
 A backup is two files in the partial run directory's ``backup/`` folder: the
 weights (model and optimizer) as ``epoch-<N>.weights.h5``, and ``state.json``
-naming that file with the number of finished epochs and the history so far.
+naming that file with the number of finished epochs and the history so far;
+a run that keeps its best epoch also saves that epoch's weights
+(``best-<N>.npz``), so a resumed run keeps them.
 Each is written to a temporary file, flushed to disk and renamed into place,
 the weights first, so ``state.json`` always names a complete weights file.
 A backup that cannot be read (a crash of the disk, a hand edit) is treated as
@@ -12,7 +14,6 @@ absent, with a warning: the run starts afresh instead of failing.
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
-from kerakit.fileops import commit_file, write_atomic
+from kerakit.fileops import atomic_path, write_atomic
 
 __all__ = ["Resume", "TrainingBackup", "read_backup"]
 
@@ -37,11 +39,14 @@ class Resume:
             0-based epoch (``initial_epoch`` of ``fit``).
         history: The per-epoch values of those epochs.
         stopped: Whether training had already stopped early (nothing is left to run).
+        best: The kept best epoch (``monitor``, ``epoch``, ``value``, ``weights``
+            file), for a run that keeps its best epoch.
     """
 
     epoch: int
     history: dict[str, list[float]] = field(default_factory=dict)
     stopped: bool = False
+    best: dict[str, Any] | None = None
 
 
 class TrainingBackup(keras.callbacks.Callback):
@@ -62,10 +67,15 @@ class TrainingBackup(keras.callbacks.Callback):
     Args:
         directory: Where the backup lives (inside the partial run directory).
         interval: Minimum seconds between two saves.
+        keep_best: The run's :class:`~kerakit.runs.keep_best.KeepBest`, whose
+            best epoch and weights are saved and restored with the rest; it
+            must come before the backup in the callbacks, to have seen the epoch.
     """
 
-    def __init__(self, directory: str | Path, interval: float = 30.0) -> None:
+    def __init__(self, directory: str | Path, interval: float = 30.0,
+                 keep_best: Any = None) -> None:
         super().__init__()
+        self.keep_best = keep_best
         self.directory = Path(directory)
         self.interval = float(interval)
         self.history: dict[str, list[float]] = {}
@@ -100,6 +110,10 @@ class TrainingBackup(keras.callbacks.Callback):
             return None
         self.history = {k: list(v) for k, v in resume.history.items()}
         self.initial_epoch, self.stopped = resume.epoch, resume.stopped
+        if self.keep_best is not None and resume.best:
+            with np.load(self.directory / resume.best["weights"], allow_pickle=False) as saved:
+                self.keep_best.resume(resume.best, [saved[f"arr_{i}"]
+                                                    for i in range(len(saved.files))])
         return resume
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -121,15 +135,27 @@ class TrainingBackup(keras.callbacks.Callback):
         """Write a backup of the model after ``epochs_done`` epochs."""
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{epochs_done}.weights.h5"
-        tmp = self.directory / f"tmp-{os.getpid()}.weights.h5"
-        self.model.save_weights(tmp)
-        commit_file(tmp, self.directory / name)
+        with atomic_path(self.directory / name) as tmp:
+            self.model.save_weights(tmp)
         state = {"epoch": epochs_done, "weights": name, "history": self.history,
-                 "stopped": bool(getattr(self.model, "stop_training", False))}
+                 "stopped": bool(getattr(self.model, "stop_training", False)),
+                 "best": self._save_best()}
         write_atomic(self.directory / STATE, json.dumps(state))
-        for old in self.directory.glob("*.weights.h5"):  # the state now names the new one
-            if old.name != name:
+        kept = {name, (state["best"] or {}).get("weights")}
+        for old in [*self.directory.glob("*.weights.h5"), *self.directory.glob("best-*.npz")]:
+            if old.name not in kept:  # the state now names the new ones
                 old.unlink(missing_ok=True)
+
+    def _save_best(self) -> dict[str, Any] | None:
+        """The kept best epoch's weights, written once per new best; its state entry."""
+        keep = self.keep_best
+        if keep is None or keep.best_weights is None:
+            return None
+        name = f"best-{keep.best_epoch}.npz"
+        if not (self.directory / name).is_file():
+            with atomic_path(self.directory / name) as tmp:
+                np.savez(tmp, *keep.best_weights)
+        return {**keep.state(), "weights": name}
 
     def get_config(self) -> dict[str, Any]:
         return {"directory": str(self.directory), "interval": self.interval}
@@ -145,9 +171,12 @@ def read_backup(directory: Path) -> tuple[Resume, Path] | None:
         epoch = state["epoch"]
         weights = directory / state["weights"]
         history = state["history"]
+        best = state.get("best")
+        best_file = directory / best["weights"] if best is not None else weights
         valid = (isinstance(epoch, int) and epoch >= 0 and isinstance(history, dict)
                  and all(isinstance(v, list) and len(v) == epoch for v in history.values())
-                 and weights.parent == directory and weights.is_file())
+                 and weights.parent == directory and weights.is_file()
+                 and best_file.parent == directory and best_file.is_file())
         if not valid:
             raise ValueError("its fields do not agree")
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -156,4 +185,4 @@ def read_backup(directory: Path) -> tuple[Resume, Path] | None:
                       stacklevel=3)
         return None
     history = {k: [float(x) for x in v] for k, v in history.items()}
-    return Resume(epoch, history, bool(state.get("stopped", False))), weights
+    return Resume(epoch, history, bool(state.get("stopped", False)), best), weights

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kerakit.errors import LockedError
+from kerakit.fileops import pid_alive  # re-exported: the lock's holder is named by pid
 
 __all__ = ["hold_lock", "lock_path", "pid_alive"]
 
@@ -79,19 +80,6 @@ def hold_lock(target: str | Path, what: str = "directory") -> Iterator[Path]:
         with contextlib.suppress(OSError):
             os.unlink(path)
         os.close(fd)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (owned by anyone)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read_pid(fd: int) -> int | None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from kerakit.errors import UsageError
+
 
 def write_history_csv(history: Mapping[str, Sequence[float]], path: Path) -> None:
     keys = list(history)
@@ -67,8 +69,18 @@ def plot_curves(
 def classification_summary(
     y_true: np.ndarray, y_prob: np.ndarray, class_names: Sequence[str] | None
 ) -> dict[str, Any]:
-    """scikit-learn's classification report and confusion matrix, JSON-ready."""
-    from sklearn.metrics import classification_report, confusion_matrix
+    """scikit-learn's classification report and confusion matrix, JSON-ready.
+
+    Accuracy alone hides a model that never predicts a rare class, so the
+    summary also holds the balanced accuracy, each class's recall and, for
+    two classes, the ROC AUC of the positive (second) class.
+    """
+    from sklearn.metrics import (
+        balanced_accuracy_score,
+        classification_report,
+        confusion_matrix,
+        roc_auc_score,
+    )
 
     y_prob = np.asarray(y_prob)
     if y_prob.ndim == 2 and y_prob.shape[1] > 1:
@@ -81,11 +93,17 @@ def classification_summary(
     names = [str(c) for c in class_names] if class_names else [str(i) for i in labels]
     report = classification_report(y_true, y_pred, labels=labels, target_names=names,
                                    output_dict=True, zero_division=0)
-    return {
+    summary = {
         "classification_report": report,
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "class_names": names,
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "recall": {name: float(report[name]["recall"]) for name in names},
     }
+    if n == 2 and len(np.unique(y_true)) == 2:
+        positive = y_prob[:, 1] if y_prob.ndim == 2 and y_prob.shape[1] > 1 else y_prob.ravel()
+        summary["roc_auc"] = float(roc_auc_score(y_true, positive))
+    return summary
 
 
 def write_trials_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
@@ -102,7 +120,7 @@ def write_trials_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
 def best_so_far(scores: Sequence[float], direction: str) -> np.ndarray:
     """The best score after each trial, for an objective to ``"min"``imise or ``"max"``imise."""
     if direction not in ("min", "max"):
-        raise ValueError(f"Invalid direction. Expected 'min' or 'max'. Received: {direction!r}")
+        raise UsageError(f"Invalid direction. Expected 'min' or 'max'. Received: {direction!r}")
     values = np.asarray(scores, dtype=float)
     return np.maximum.accumulate(values) if direction == "max" else np.minimum.accumulate(values)
 

@@ -12,15 +12,61 @@ import datetime as _dt
 import json
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from kerakit.declaration.model import Model
 from kerakit.fileops import exchange_or_move
 
-__all__ = ["RUN_MARKERS", "check_target", "default_run_dir", "describe", "partial_dir",
-           "prepare_partial", "replace"]
+__all__ = ["RUN_LAYOUT", "RunLayout", "check_target", "default_run_dir", "describe",
+           "partial_dir", "prepare_partial", "replace"]
 
-RUN_MARKERS = ("manifest.json", "declaration.json")
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The names of the files a run directory holds; every module asks :data:`RUN_LAYOUT`.
+
+    Two questions are answered from these names. A directory holding *any* of
+    :attr:`markers` is recognisably a kerakit run, perhaps an unfinished one,
+    that overwriting may replace. A directory holding *all* of :attr:`finished`
+    is a finished run, one that ``kerakit runs`` lists.
+
+    Example:
+        >>> RUN_LAYOUT.declaration
+        'declaration.json'
+        >>> RUN_LAYOUT.finished
+        ('metrics.json', 'manifest.json')
+    """
+
+    model: str = "model.keras"
+    declaration: str = "declaration.json"  # written first: a partial run holds it
+    history: str = "history.csv"
+    metrics: str = "metrics.json"
+    curves: str = "curves.png"
+    manifest: str = "manifest.json"
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file a finished run directory holds."""
+        return (self.model, self.declaration, self.history, self.metrics, self.curves,
+                self.manifest)
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        """Any one of these makes a directory a kerakit run that may be replaced."""
+        return (self.manifest, self.declaration)
+
+    @property
+    def finished(self) -> tuple[str, ...]:
+        """All of these (the JSON records written last) make a run finished."""
+        return (self.metrics, self.manifest)
+
+    def is_finished(self, path: Path) -> bool:
+        """Whether ``path`` is a directory holding a finished run."""
+        return path.is_dir() and all((path / name).is_file() for name in self.finished)
+
+
+RUN_LAYOUT = RunLayout()
 
 
 def default_run_dir(name: str) -> Path:
@@ -34,7 +80,7 @@ def partial_dir(target: Path) -> Path:
 
 
 def check_target(target: Path, overwrite: bool, *, what: str = "run",
-                 markers: Iterable[str] = RUN_MARKERS, flag: str = "overwrite=True "
+                 markers: Iterable[str] = RUN_LAYOUT.markers, flag: str = "overwrite=True "
                  "(--overwrite)") -> None:
     """Refuse a target that holds something other than a replaceable kerakit output.
 
@@ -101,13 +147,13 @@ def prepare_partial(partial: Path, decl: Model) -> bool:
     Raises:
         FileExistsError: if ``partial`` holds something that is not a kerakit run.
     """
-    marker = partial / "declaration.json"
+    marker = partial / RUN_LAYOUT.declaration
     reused = False
     if partial.exists():
         if not partial.is_dir() or (any(partial.iterdir()) and not marker.is_file()):
             raise FileExistsError(
                 f"Invalid partial run directory {str(partial)!r}. Expected a crashed kerakit "
-                f"run (with declaration.json) or nothing. Received: {describe(partial)}. "
+                f"run (with {RUN_LAYOUT.declaration}) or nothing. Received: {describe(partial)}. "
                 "kerakit does not delete it; move it away."
             )
         reused = _same_declaration(marker, decl)

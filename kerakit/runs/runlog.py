@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["diff_runs", "list_runs", "read_run"]
+from kerakit.errors import UsageError
+from kerakit.runs.rundir import RUN_LAYOUT
 
-#: The files that make a directory a finished kerakit run.
-RUN_MARKERS = ("metrics.json", "manifest.json")
+__all__ = ["diff_runs", "list_runs", "read_run"]
 
 
 def list_runs(directory: str | Path = "runs") -> list[dict[str, Any]]:
@@ -40,7 +40,7 @@ def list_runs(directory: str | Path = "runs") -> list[dict[str, Any]]:
     if not root.is_dir():
         raise NotADirectoryError(f"Invalid runs folder. Expected a directory of run "
                                  f"directories. Received: {str(root)!r} (a file)")
-    rows = [read_run(path) for path in sorted(root.iterdir()) if _is_run(path)]
+    rows = [read_run(path) for path in sorted(root.iterdir()) if RUN_LAYOUT.is_finished(path)]
     return sorted(rows, key=lambda row: (row["when"] or "", row["name"]))
 
 
@@ -51,12 +51,12 @@ def read_run(directory: str | Path) -> dict[str, Any]:
         FileNotFoundError: if ``directory`` is not a finished kerakit run.
     """
     path = Path(directory)
-    if not _is_run(path):
+    if not RUN_LAYOUT.is_finished(path):
         raise FileNotFoundError(f"Invalid run directory. Expected a folder holding "
-                                f"{' and '.join(RUN_MARKERS)} (a finished kerakit run). "
+                                f"{' and '.join(RUN_LAYOUT.finished)} (a finished kerakit run). "
                                 f"Received: {str(path)!r}")
-    metrics = _read_json(path / "metrics.json")
-    manifest = _read_json(path / "manifest.json")
+    metrics = _read_json(path / RUN_LAYOUT.metrics)
+    manifest = _read_json(path / RUN_LAYOUT.manifest)
     plugins = sorted({f"{p.get('distribution') or p.get('name')} {p.get('version')}"
                       for p in manifest.get("plugins", []) if p.get("name") != "kerakit"})
     return {
@@ -87,7 +87,7 @@ def diff_runs(a: str | Path, b: str | Path) -> dict[str, Any]:
         FileNotFoundError: if either is not a finished kerakit run.
     """
     rows = [read_run(a), read_run(b)]
-    flat = [_flatten(_read_json(Path(r["dir"]) / "declaration.json")) for r in rows]
+    flat = [_flatten(_read_json(Path(r["dir"]) / RUN_LAYOUT.declaration)) for r in rows]
     declaration = [{"key": key, "a": flat[0].get(key), "b": flat[1].get(key)}
                    for key in sorted(set(flat[0]) | set(flat[1]))
                    if flat[0].get(key, _MISSING) != flat[1].get(key, _MISSING)]
@@ -118,16 +118,12 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _is_run(path: Path) -> bool:
-    return path.is_dir() and all((path / marker).is_file() for marker in RUN_MARKERS)
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise ValueError(f"Invalid run record. Expected JSON in {str(path)!r}. "
+        raise UsageError(f"Invalid run record. Expected JSON in {str(path)!r}. "
                          f"Received: {type(exc).__name__}: {exc}") from exc
     return data if isinstance(data, dict) else {}

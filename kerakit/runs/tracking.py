@@ -27,8 +27,8 @@ from typing import Any
 
 from kerakit.base import RunOutcome, TrackedRun, Tracker
 from kerakit.data import Dataset
-from kerakit.declaration.model import Model, Sampler, walk
-from kerakit.errors import TrackerWarning
+from kerakit.declaration.model import FixedSampler, Model, Sampler, walk
+from kerakit.errors import TrackerWarning, UsageError
 from kerakit.registry.discovery import current_registry
 from kerakit.registry.table import Registry
 
@@ -54,7 +54,7 @@ def tracker_names(track: Iterable[str] | str | None = None,
         The names, each once, in that order.
 
     Raises:
-        ValueError: for a name that is not a non-empty string.
+        UsageError: for a name that is not a non-empty string.
     """
     given = [track] if isinstance(track, str) else list(track or ())
     declared = list(getattr(decl, "track", None) or ())
@@ -62,7 +62,7 @@ def tracker_names(track: Iterable[str] | str | None = None,
     names: list[str] = []
     for name in [*given, *declared, *from_env]:
         if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"Invalid tracker name. Expected a registered tracker's name such "
+            raise UsageError(f"Invalid tracker name. Expected a registered tracker's name such "
                              f"as 'mlflow' or 'tensorboard'. Received: track={name!r}")
         if name.strip() not in names:
             names.append(name.strip())
@@ -257,7 +257,7 @@ class SearchTracking:
         decl = None
         if self.decl is not None:
             try:
-                decl = walk(self.decl, _Chosen(values))
+                decl = walk(self.decl, FixedSampler(values))
             except Exception:  # the engine's own names: the trial still gets its values
                 decl = None
         self.trials[str(trial)] = self.tracking.start(
@@ -351,16 +351,6 @@ class _Recorder(Sampler):
 
     def scope(self, name: str, label: str) -> Any:
         return self.inner.scope(name, label)
-
-
-class _Chosen(Sampler):
-    """Takes a trial's values; a placeholder it does not name keeps its default."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-    def value(self, name: str, placeholder: Any) -> Any:
-        return self.values.get(name, placeholder.default)
 
 
 def data_fingerprint(data: Any) -> str | None:

@@ -23,8 +23,11 @@ from kerakit.engine.inputs import one_hot
 from kerakit.engine.plan import Plan
 from kerakit.engine.preparation import prepare
 from kerakit.runs.backup import TrainingBackup
+from kerakit.runs.crossval import CrossValidation, cross_validate, final_dataset, make_folds
+from kerakit.runs.keep_best import KeepBest, monitor_of
 from kerakit.runs.locks import hold_lock
 from kerakit.runs.rundir import (
+    RUN_LAYOUT,
     check_target,
     default_run_dir,
     partial_dir,
@@ -32,9 +35,6 @@ from kerakit.runs.rundir import (
     replace,
 )
 from kerakit.runs.tracking import Tracking, finish_training, start_training, tracker_names
-
-RUN_FILES = ("model.keras", "declaration.json", "history.csv", "metrics.json", "curves.png",
-             "manifest.json")
 
 
 @dataclass
@@ -58,6 +58,7 @@ class Run:
         seconds: Wall time of training and evaluation.
         tracking: The run's trackers and its record with them, for
             :func:`kerakit.runs.tracking.log_export`.
+        cv: The folds' results, for a cross-validated run (``fit(cv=K)``).
     """
 
     model: Any
@@ -74,13 +75,19 @@ class Run:
     resumed_at_epoch: int | None = None
     seconds: float | None = None
     tracking: Any = field(default=None, repr=False)
+    cv: CrossValidation | None = None
 
     def summary(self) -> str:
         """A few lines for people: test metrics, best epoch, where the outputs are."""
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in self.metrics.items())
-        lines = [f"test: {metrics}"]
-        if self.best_epoch is not None:
-            lines.append(f"best epoch: {self.best_epoch + 1} of {self.epochs_run} run")
+        lines = [self.cv.summary()] if self.cv is not None else []
+        lines.append(f"test: {metrics}")
+        if self.cv is not None:
+            lines.append(f"final model: all training rows, {self.epochs_run} epochs "
+                         "(the folds' median best)")
+        elif self.best_epoch is not None:
+            lines.append(f"best epoch: {self.best_epoch + 1} of {self.epochs_run} run"
+                         f"{' (kept)' if self.declaration.keep_best else ''}")
         if self.diverged_epoch is not None:
             lines.append(f"overfitting: validation loss rose from epoch {self.diverged_epoch + 1}")
         if self.resumed_at_epoch is not None:
@@ -119,11 +126,16 @@ def fit(
     distribute: str | None = None,
     backup_every: float = 30.0,
     track: Sequence[str] = (),
+    cv: int | None = None,
 ) -> Run:
     """Train a declaration with Keras ``fit()``, evaluate it on the test split, save a run.
 
+    Long because its docstring documents every keyword; the body is short.
+
     Placeholders take their defaults unless ``sampler`` chooses them.
-    Statistics-based preprocessors adapt on the training split only.
+    Statistics-based preprocessors adapt on the training split only. With
+    validation data, the run ends with the weights of its best validation
+    epoch (``keep_best=False`` in the declaration keeps the last epoch's).
 
     Args:
         decl: The declaration, or a :class:`~kerakit.engine.plan.Plan`.
@@ -147,6 +159,9 @@ def fit(
         track: Experiment trackers to tell about the run, by name (``"mlflow"``),
             besides the declaration's and ``KERAKIT_TRACK``'s; see
             :mod:`kerakit.runs.tracking`. A failing tracker only warns.
+        cv: Cross-validate on this many stratified folds of the training rows
+            first (see :mod:`kerakit.runs.crossval`); the run's model is then
+            trained on all training rows for the folds' median best epoch count.
 
     Returns:
         A :class:`Run`.
@@ -154,7 +169,8 @@ def fit(
     Raises:
         DeclarationError: for unknown components or parameters, or a model that
             cannot be built; nothing is written.
-        DataError: for data that does not fit the declaration; nothing is written.
+        DataError: for data that does not fit the declaration, or pipelines
+            with ``cv``; nothing is written.
         FileExistsError: if ``out`` holds a run and ``overwrite`` is false, or
             holds anything that is not a kerakit run.
         LockedError: if another process is writing the same run directory.
@@ -175,6 +191,7 @@ def fit(
     the_plan, dataset = prepare(data, decl, sampler, target=target, epochs=epochs,
                                 batch_size=batch_size, seed=seed)
     concrete = the_plan.declaration
+    folds = make_folds(the_plan, dataset, cv) if cv is not None else None
 
     target = Path(out) if out is not None else default_run_dir(concrete.name)
     tracking = Tracking.open(tracker_names(track, concrete), the_plan.registry)
@@ -182,12 +199,19 @@ def fit(
         check_target(target, overwrite)
         tracked = start_training(tracking, the_plan, dataset, target, sampler)
         with tracking.running(tracked) as outcome:  # a crash ends the tracked run as failed
+            started = time.time()
+            result = None
+            if folds is not None:
+                result = cross_validate(the_plan, folds, fit_fold=fit_fold, verbose=verbose,
+                                        callbacks=callbacks)
+                dataset = final_dataset(dataset)
             partial = partial_dir(target)
             prepare_partial(partial, concrete)
-            started = time.time()
             run = _train(the_plan, dataset, partial, target, distribute=distribute,
                          verbose=verbose, callbacks=[*callbacks, *tracking.callback(tracked)],
-                         backup_every=backup_every)
+                         backup_every=backup_every,
+                         epochs=result.final_epochs if result else None)
+            run.cv = result
             run.seconds = round(time.time() - started, 2)
             _write_run(run, partial, dataset)
             replace(partial, target)
@@ -198,38 +222,74 @@ def fit(
 
 def _train(the_plan: Plan, dataset: Dataset | Streams, partial: Path, target: Path, *,
            distribute: str | None, verbose: str | int, callbacks: Sequence[Any],
-           backup_every: float) -> Run:
-    """``model.fit``, resumed from the partial directory's backup when there is one."""
+           backup_every: float, epochs: int | None = None) -> Run:
+    """``model.fit``, resumed from the partial directory's backup when there is one.
+
+    With validation data the best epoch's weights are kept (:class:`KeepBest`);
+    without it (a cross-validated run's final model), callbacks that judge
+    the validation curve are left out.
+    """
     from kerakit.engine.scale import distribution
 
     concrete = the_plan.declaration
+    epochs = int(epochs or concrete.epochs)
     streaming = isinstance(dataset, Streams)
+    validating = dataset.val is not None if streaming else len(dataset.x_val) > 0
     with distribution(distribute) as replicas:
         model = the_plan.build(adapt_data=dataset.features() if streaming else dataset.x_train)
-        backup = TrainingBackup(partial / "backup", interval=backup_every)
+        declared = [cb for cb in the_plan.callbacks(partial)
+                    if validating or not _judges_curves(cb)]
+        keep = KeepBest(monitor_of(declared)) if validating and concrete.keep_best else None
+        backup = TrainingBackup(partial / "backup", interval=backup_every, keep_best=keep)
         resumed = backup.restore(model)
-        declared = the_plan.callbacks(partial)
         backup.replay_to = [cb for cb in declared if _judges_curves(cb)]
-        run_callbacks = [*declared, backup, *callbacks]
+        run_callbacks = [*declared, *([keep] if keep else []), backup, *callbacks]
         start = resumed.epoch if resumed else 0
         fitted: dict[str, list[float]] = {}
-        if not (resumed and (resumed.stopped or start >= int(concrete.epochs))):
+        if not (resumed and (resumed.stopped or start >= epochs)):
             fitted = model.fit(**the_plan.fit_inputs(dataset, replicas, model=model),
-                               epochs=int(concrete.epochs), initial_epoch=start,
+                               epochs=epochs, initial_epoch=start,
                                callbacks=run_callbacks, verbose=verbose).history
+        if keep is not None and keep.best_weights is not None:
+            model.set_weights(keep.best_weights)  # also when a resumed run had nothing left
         model = inputs.in_original_units(the_plan, model, dataset)
     # the restored epochs first, then those run now: every epoch once, in order
     restored = resumed.history if resumed else {}
     history = {k: [float(v) for v in [*restored.get(k, []), *vals]]
                for k, vals in (fitted or restored).items()}
     metrics, report = _evaluate(model, dataset, the_plan)
+    kept = keep.best_epoch if keep is not None else None
     return Run(
         model=model, history=history, metrics=metrics, dir=target, declaration=concrete,
-        best_epoch=_best_epoch(history, run_callbacks),
+        best_epoch=kept if kept is not None else _best_epoch(history, run_callbacks),
         epochs_run=len(next(iter(history.values()), [])),
         diverged_epoch=_diverged(history, run_callbacks), report=report, replicas=replicas,
         plan=the_plan, resumed_at_epoch=start if resumed else None,
     )
+
+
+def fit_fold(the_plan: Plan, fold: Dataset, verbose: str | int,
+             callbacks: Sequence[Any]) -> tuple[dict[str, float], int, int]:
+    """Train one cross-validation fold's model, kept at its best validation epoch.
+
+    Returns:
+        ``(scores, best_epoch, epochs_run)``: the kept model's validation
+        metrics in the targets' own units (``val_loss``, ``val_accuracy``, ...).
+    """
+    model = the_plan.build(adapt_data=fold.x_train)
+    declared = the_plan.callbacks(None)
+    keep = KeepBest(monitor_of(declared))
+    history = model.fit(**the_plan.fit_inputs(fold, model=model),
+                        epochs=int(the_plan.declaration.epochs),
+                        callbacks=[*declared, keep, *callbacks], verbose=verbose).history
+    if keep.best_weights is not None:
+        model.set_weights(keep.best_weights)
+    model = inputs.in_original_units(the_plan, model, fold)
+    labels = inputs.one_hot(fold.y_val, fold) if the_plan.has_batch_augmentation else fold.y_val
+    values = model.evaluate(inputs.model_x(fold.x_val), labels, verbose=0, return_dict=True,
+                            batch_size=int(the_plan.declaration.batch_size))
+    best = keep.best_epoch if keep.best_epoch is not None else len(history["loss"]) - 1
+    return {f"val_{k}": float(v) for k, v in values.items()}, best, len(history["loss"])
 
 
 def _judges_curves(callback: Any) -> bool:
@@ -292,21 +352,23 @@ def _write_run(run: Run, directory: Path, data: Dataset | Streams) -> None:
     from kerakit.runs.report import plot_curves, write_history_csv
 
     manifest = run.plan.manifest(data.name, data.class_names)
-    save_model(run.model, directory / "model.keras", manifest)
-    (directory / "declaration.json").write_text(run.declaration.to_json())
-    write_history_csv(run.history, directory / "history.csv")
+    save_model(run.model, directory / RUN_LAYOUT.model, manifest)
+    (directory / RUN_LAYOUT.declaration).write_text(run.declaration.to_json())
+    write_history_csv(run.history, directory / RUN_LAYOUT.history)
     stopped = run.epochs_run - 1 if run.epochs_run < int(run.declaration.epochs) else None
     metrics = {"test": run.metrics, "best_epoch": run.best_epoch, "epochs_run": run.epochs_run,
                "stopped_epoch": stopped, "diverged_epoch": run.diverged_epoch, **run.report}
+    if run.cv is not None:
+        metrics["cv"] = run.cv.as_dict()
     if run.seconds is not None:
         metrics["seconds"] = run.seconds
     if run.resumed_at_epoch is not None:
         metrics["resumed_at_epoch"] = run.resumed_at_epoch
-    (directory / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    plot_curves(run.history, directory / "curves.png", title=run.declaration.name,
+    (directory / RUN_LAYOUT.metrics).write_text(json.dumps(metrics, indent=2))
+    plot_curves(run.history, directory / RUN_LAYOUT.curves, title=run.declaration.name,
                 best=run.best_epoch, stopped=stopped, diverged=run.diverged_epoch,
                 resumed=run.resumed_at_epoch)
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    (directory / RUN_LAYOUT.manifest).write_text(json.dumps(manifest, indent=2, default=str))
     shutil.rmtree(directory / "backup", ignore_errors=True)
 
 

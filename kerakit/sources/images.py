@@ -153,20 +153,29 @@ def image_folder(
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     if in_memory:
-        pixels = len(files) * size[0] * size[1] * folder.channels * 4
-        if pixels > IN_MEMORY_LIMIT:
-            raise DataError(f"Image folder {str(folder.path)!r} is too large to hold in memory "
-                            f"for tuning. Expected at most {IN_MEMORY_LIMIT >> 20} MiB of "
-                            f"pixels. Received: {pixels >> 20} MiB; pass a smaller image size")
-        arrays = {}
-        for part in ("train", "val", "test"):
-            batches = list(pipeline(part, False).as_numpy_iterator())
-            arrays[part] = (np.concatenate([b[0] for b in batches]) if batches else
-                            np.zeros((0, *size, folder.channels), "float32"),
-                            np.concatenate([b[1] for b in batches]) if batches else
-                            np.zeros((0,), "int64"))
-        return Dataset(str(folder.path), *arrays["train"], *arrays["val"], *arrays["test"],
-                       task="classification", class_names=folder.class_names)
+        return _in_memory(folder, size, pipeline)
     return Streams(str(folder.path), pipeline("train", True), pipeline("val", False),
                    pipeline("test", False) if len(index.x_test) else None,
+                   task="classification", class_names=folder.class_names)
+
+
+def _in_memory(folder: Folder, size: tuple[int, ...], pipeline: Any) -> Dataset:
+    """Every split's images decoded into arrays, within :data:`IN_MEMORY_LIMIT`.
+
+    Raises:
+        DataError: for a folder whose pixels would not fit the limit.
+    """
+    pixels = len(folder.files) * size[0] * size[1] * folder.channels * 4
+    if pixels > IN_MEMORY_LIMIT:
+        raise DataError(f"Image folder {str(folder.path)!r} is too large to hold in memory "
+                        f"for tuning. Expected at most {IN_MEMORY_LIMIT >> 20} MiB of "
+                        f"pixels. Received: {pixels >> 20} MiB; pass a smaller image size")
+    arrays = {}
+    for part in ("train", "val", "test"):
+        batches = list(pipeline(part, False).as_numpy_iterator())
+        arrays[part] = (np.concatenate([b[0] for b in batches]) if batches else
+                        np.zeros((0, *size, folder.channels), "float32"),
+                        np.concatenate([b[1] for b in batches]) if batches else
+                        np.zeros((0,), "int64"))
+    return Dataset(str(folder.path), *arrays["train"], *arrays["val"], *arrays["test"],
                    task="classification", class_names=folder.class_names)

@@ -78,6 +78,11 @@ def hypermodel_class() -> type:
 
 
 def tuner_class(name: str) -> type:
+    """KerasTuner's tuner ``name`` with progress lines, timing records and trial events.
+
+    Long because it holds the subclass's body: the class is made here, not at
+    module level, so that KerasTuner is imported only when a search runs.
+    """
     import keras_tuner as kt
 
     base = {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization,
@@ -89,6 +94,7 @@ def tuner_class(name: str) -> type:
         total: int | None = None
         started: float = 0.0
         events: Any = None  # the Search: told of each trial's start and end
+        verbose: int = 1  # 0: no progress line per trial
 
         def on_search_begin(self) -> None:
             super().on_search_begin()
@@ -114,7 +120,8 @@ def tuner_class(name: str) -> type:
                       "reason": _reason(trial.message)}
             write_json(Path(self.get_trial_dir(trial.trial_id)) / TRIAL_FILE, record)
             self.done_here += 1
-            print(self._progress_line(trial), flush=True)
+            if self.verbose:
+                print(self._progress_line(trial), flush=True)
             trained, self.hypermodel.trained = self.hypermodel.trained, None
             for listener in getattr(self.events, "listeners", ()):
                 if trained is not None and hasattr(listener, "trial_model"):

@@ -27,19 +27,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from kerakit.data import Dataset
-from kerakit.errors import DeclarationError, KerakitError
+from kerakit.errors import DeclarationError, KerakitError, UsageError
+from kerakit.tuning.directory import check_tuning_dir
+from kerakit.tuning.handoff import write_spec
 
 if TYPE_CHECKING:
-    from kerakit.tuning.search import Search
+    from kerakit.tuning.checked_search import Search
 
 CHIEF_GRACE_SECONDS = 30
-SPEC_DIR = ".kerakit_search"
-#: What makes a directory recognisably a tuning directory, safe to start afresh.
-TUNING_MARKERS = ("best_declaration.json", "search", SPEC_DIR)
-DATA_FIELDS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 
 
 def run_search_workers(search: Search, directory: Path, workers: int, *,
@@ -67,70 +62,28 @@ def run_search_workers(search: Search, directory: Path, workers: int, *,
     run_local_cluster(["-m", "kerakit.tuning.worker", str(directory)], workers)
 
 
-def check_tuning_dir(directory: Path, overwrite: bool) -> None:
-    """Refuse to start a search afresh over anything but an earlier tuning directory.
-
-    Without ``overwrite`` a search resumes and deletes nothing, so any
-    directory will do.
-
-    Raises:
-        FileExistsError: if ``overwrite`` would delete something that is not a
-            kerakit tuning directory; the message says what is there.
-    """
-    from kerakit.runs.rundir import check_target
-
-    if overwrite:
-        check_target(directory, True, what="tuning directory", markers=TUNING_MARKERS)
-
-
-def write_spec(search: Search, directory: Path) -> None:
-    """The search as files a worker can read: ``spec.json`` and ``data.npz``."""
-    from dataclasses import asdict
-
-    folder = directory / SPEC_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    d = search.dataset
-    arrays = {name: np.asarray(getattr(d, name)) for name in DATA_FIELDS}
-    tmp = folder / "data.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, folder / "data.npz")
-    spec = {"declaration": search.decl.to_dict(), "options": asdict(search.options),
-            "objective": search.objective,
-            "data": {"name": d.name, "task": d.task, "class_names": d.class_names}}
-    (folder / "spec.tmp.json").write_text(json.dumps(spec, indent=2, default=str))
-    os.replace(folder / "spec.tmp.json", folder / "spec.json")
-
-
-def read_spec(directory: Path) -> tuple[dict, Dataset]:
-    """What :func:`write_spec` wrote: the spec and the dataset."""
-    folder = directory / SPEC_DIR
-    spec = json.loads((folder / "spec.json").read_text())
-    with np.load(folder / "data.npz", allow_pickle=False) as arrays:
-        parts = [arrays[name] for name in DATA_FIELDS]
-    info = spec["data"]
-    return spec, Dataset(info["name"], *parts, task=info["task"], class_names=info["class_names"])
-
-
 @contextlib.contextmanager
 def join_env(role: str, oracle: str | None) -> Iterator[None]:
     """KerasTuner's distributed-mode variables for a chief or a worker, for one search.
 
     Raises:
-        ValueError: for an unknown role, or no oracle address.
+        UsageError: for an unknown role, or no oracle address.
     """
     if role not in ("chief", "worker"):
-        raise ValueError(f"Invalid role. Expected 'chief' or 'worker'. Received: role={role!r}")
+        raise UsageError("Invalid value for argument `role`. Expected 'chief' or 'worker'. "
+                         f"Received: role={role!r}")
     env = {}
     if oracle:
         host, _, port = oracle.rpartition(":")
         if not host or not port.isdigit():
-            raise ValueError(f"Invalid oracle address. Expected HOST:PORT. "
-                             f"Received: {oracle!r}")
+            raise UsageError("Invalid value for argument `oracle`. Expected HOST:PORT. "
+                             f"Received: oracle={oracle!r}")
         env["KERASTUNER_ORACLE_IP"], env["KERASTUNER_ORACLE_PORT"] = host, port
     if not (env or os.environ.get("KERASTUNER_ORACLE_IP")) or not (
             env or os.environ.get("KERASTUNER_ORACLE_PORT")):
-        raise ValueError("Invalid distributed setup. Expected --oracle HOST:PORT or "
-                         "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT. Received: neither")
+        raise UsageError("Invalid value for argument `oracle`. Expected HOST:PORT (--oracle), "
+                         "or KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT set. "
+                         "Received: oracle=None")
     if role == "chief":
         env["KERASTUNER_TUNER_ID"] = "chief"
     elif "chief" in os.environ.get("KERASTUNER_TUNER_ID", "chief"):
@@ -166,6 +119,7 @@ def gpu_count() -> int:
 
 
 def worker_env(base: dict[str, str], tuner_id: str, port: int, gpu: int | None) -> dict[str, str]:
+    """The environment of one process of a local cluster: KerasTuner's variables and its GPU."""
     env = {**base, "KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1",
            "KERASTUNER_ORACLE_PORT": str(port)}
     if gpu is not None:
@@ -184,7 +138,8 @@ def run_local_cluster(command: Sequence[str], workers: int) -> None:
         KerakitError: if a worker or the chief fails; the others are stopped.
     """
     if workers < 1:
-        raise ValueError(f"Invalid --workers. Expected an int >= 1. Received: {workers}")
+        raise UsageError("Invalid value for argument `workers`. Expected an int >= 1. "
+                         f"Received: workers={workers!r}")
     port, gpus = free_port(), gpu_count()
     base = dict(os.environ)
     argv = [sys.executable, *command]

@@ -1,219 +1,212 @@
-"""Tuner engines: what runs a search, the built-in KerasTuner engine or a plugin's.
+"""The tuner-engine registry: engines registered through the ``kerakit_tuner_engines`` hook.
 
-A plugin registers an engine through the ``kerakit_tuner_engines`` hook (plugin
-API 1.1); ``kerakit.tune(..., engine=NAME)`` and ``kerakit tune --engine NAME``
-pick it. The built-in engine, ``keras_tuner``, is the default and is not a
-plugin: it lives beside :func:`kerakit.tune` in :mod:`kerakit.tuning.search`.
+Discovery (:mod:`kerakit.registry.discovery`) calls the hook with the
+component hooks, when a plugin is first seen, and keeps what it registered in
+the component index; the built-in KerasTuner engine is registered the same
+way by the default plugin module :mod:`kerakit.tuning.keras_tuner_engine`.
+Listing engines imports no plugin; :func:`get_engine` imports only the
+plugin of the engine asked for.
 
-The hook is called on the plugins the component registry loaded, one plugin
-at a time, the first time an engine is looked up. A plugin whose hook raises,
-or that registers a name twice, loses its engines with one
-:class:`~kerakit.errors.PluginWarning`; the other engines still load.
+:func:`add_engine_arguments` gives ``kerakit tune`` each engine's own
+command-line options without loading the registry (which imports Keras):
+it reads the component index to find the plugins that register engines and
+imports only those modules.
 """
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import importlib
-import re
-import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
-import pluggy
+from kerakit.errors import UsageError
+from kerakit.registry.discovery import BUILTIN_PLUGIN, current_registry
+from kerakit.tuning.contract import TunerEngine
 
-from kerakit import hookspecs
-from kerakit.errors import PluginWarning
-from kerakit.registry.discovery import BUILTIN_PLUGIN, LOCAL_PLUGIN, current_registry
-
-if TYPE_CHECKING:
-    from kerakit.tuning.search import Search, TuneResult
+__all__ = ["DEFAULT_ENGINE", "ENGINE_KIND", "EngineInfo", "TunerEngine", "add_engine_arguments",
+           "get_engine", "tuner_engines"]
 
 #: The built-in engine's name: KerasTuner's random, Bayesian, Hyperband and grid tuners.
 DEFAULT_ENGINE = "keras_tuner"
-_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
-
-
-class TunerEngine:
-    """Base class of tuner engines: runs a checked search and writes its outputs.
-
-    A subclass sets ``tuners`` (the ``tuner=`` values it accepts) and
-    ``options`` (the extra keyword options of :func:`kerakit.tune` it takes,
-    such as ``storage``), and implements :meth:`search`.
-
-    Example:
-        >>> class Exhaustive(TunerEngine):
-        ...     tuners = ("grid",)
-        >>> Exhaustive().check_request("grid", None, {})
-    """
-
-    #: Filled in from the name it was registered under.
-    name: str = ""
-    tuners: tuple[str, ...] = ("random",)
-    options: tuple[str, ...] = ()
-    #: Whether ``workers=N`` (N local processes) is supported.
-    supports_workers: bool = False
-    #: Whether processes of one search share the tuning directory at once (so it
-    #: is not locked to one process).
-    shares_directory: bool = False
-
-    def check_request(self, tuner: str, workers: int | None,
-                      options: Mapping[str, Any]) -> None:
-        """Refuse a tuner, worker count or option this engine does not take.
-
-        Called before the declaration and data are checked, so that a typo
-        fails fast.
-
-        Raises:
-            ValueError: naming what was expected and what was received.
-        """
-        if tuner not in self.tuners:
-            raise ValueError(f"Invalid tuner for the engine `{self.name}`. Expected one of: "
-                             f"{', '.join(self.tuners)}. Received: tuner={tuner!r}")
-        if workers and not self.supports_workers:
-            raise ValueError(f"Invalid workers for the engine `{self.name}`. Expected None: "
-                             "scale it out by running the same search in more processes. "
-                             f"Received: workers={workers!r}")
-        unknown = sorted(set(options) - set(self.options))
-        if unknown:
-            accepted = ", ".join(self.options) or "none"
-            raise ValueError(f"Invalid option for the engine `{self.name}`. Expected one of: "
-                             f"{accepted}. Received: {unknown[0]}={options[unknown[0]]!r}")
-
-    def search(self, search: Search, directory: Path, *, overwrite: bool,
-               workers: int | None, **options: Any) -> TuneResult:
-        """Run (or join, or resume) the search; return its result with the outputs written.
-
-        Args:
-            search: The checked search (:func:`kerakit.tuning.search.prepare`):
-                declaration, default plan, data, options and objective. Its
-                ``trial_plan``, ``trial_started``, ``trial_finished`` and
-                ``finish`` are the engine's tools.
-            directory: The tuning directory.
-            overwrite: Start afresh instead of resuming.
-            workers: Local worker processes, when ``supports_workers``.
-            **options: The engine's own options (see ``options``).
-        """
-        raise NotImplementedError(f"The engine `{self.name}` does not implement search().")
+#: What the engine hook's registrations are filed under (they are not components).
+ENGINE_KIND = "tuner_engines"
+#: The default plugin module that registers the built-in engine.
+DEFAULT_ENGINE_MODULE = "kerakit.tuning.keras_tuner_engine"
 
 
 @dataclass(frozen=True)
 class EngineInfo:
-    """One registered engine: its name, the plugin that registered it, and its factory."""
+    """One registered engine: its name, the plugin that registered it, its summary.
+
+    Example:
+        >>> tuner_engines()["keras_tuner"].plugin
+        'kerakit'
+    """
 
     name: str
     plugin: str
-    factory: Callable[[], TunerEngine] | None
     summary: str = ""
+    component: Any = field(default=None, compare=False, repr=False)
 
-
-_cache: tuple[int, dict[str, list[EngineInfo]]] | None = None
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.plugin}.{self.name}"
 
 
 def tuner_engines() -> dict[str, EngineInfo]:
-    """Every tuner engine by name: the built-in ``keras_tuner`` and the plugins' engines.
+    """Every tuner engine by name, the built-in ``keras_tuner`` included; imports no plugin.
 
-    A name registered by two plugins appears as ``<plugin>.<name>`` for each.
+    A name registered by two plugins appears as ``<plugin>.<name>`` for each;
+    the built-in ``keras_tuner`` keeps its short name.
 
     Example:
         >>> "keras_tuner" in tuner_engines()
         True
+
+    Returns:
+        Engine names, sorted, to their :class:`EngineInfo`.
     """
-    table = {DEFAULT_ENGINE: EngineInfo(DEFAULT_ENGINE, BUILTIN_PLUGIN, None,
-                                        "KerasTuner: random, bayesian, hyperband, grid")}
-    for name, infos in _plugin_engines().items():
-        if len(infos) == 1:
-            table[name] = infos[0]
-        else:
-            table.update({f"{info.plugin}.{name}": info for info in infos})
+    by_name: dict[str, list[Any]] = {}
+    for component in getattr(current_registry(), "engines", ()):
+        by_name.setdefault(component.name, []).append(component)
+    table = {}
+    for name, found in by_name.items():
+        builtin = [c for c in found if c.plugin == BUILTIN_PLUGIN]
+        for c in found:
+            short = len(found) == 1 or c in builtin
+            info = EngineInfo(c.name, c.plugin, c.summary, c)
+            table[name if short else info.qualified_name] = info
     return dict(sorted(table.items()))
 
 
 def get_engine(name: str) -> TunerEngine:
-    """A fresh instance of the plugin engine ``name`` (or ``<plugin>.<name>``).
+    """A fresh instance of the engine ``name`` (or ``<plugin>.<name>``); imports only its plugin.
+
+    Example:
+        >>> get_engine("keras_tuner").tuners
+        ('random', 'bayesian', 'hyperband', 'grid')
+
+    Args:
+        name: An engine's name, as :func:`tuner_engines` lists it.
+
+    Returns:
+        The engine, with ``name`` set.
 
     Raises:
-        ValueError: for an unknown name (with the available ones), or a name
-            two plugins registered (with how to choose).
+        UsageError: for an unknown name (with the available ones), a name two
+            plugins registered (with how to choose), or a factory that does
+            not return a :class:`TunerEngine`.
+        PluginError: if the engine's plugin fails when it is imported.
     """
     if not isinstance(name, str) or not name:
-        raise ValueError(f"Invalid engine. Expected a name such as {DEFAULT_ENGINE!r}. "
-                         f"Received: engine={name!r}")
-    engines = _plugin_engines()
-    plugin, _, short = name.rpartition(".")
-    infos = [i for i in engines.get(short, []) if not plugin or i.plugin == plugin]
-    if len(infos) > 1:
-        choices = ", ".join(f"{i.plugin}.{short}" for i in infos)
-        raise ValueError(f"Ambiguous engine `{short}`: registered by plugins "
-                         f"{', '.join(i.plugin for i in infos)}. Expected one of: {choices}. "
-                         f"Received: engine={name!r}")
-    if not infos:
-        known = list(tuner_engines())
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown tuner engine. Expected one of: {', '.join(known)}.{hint} "
-                         f"Received: engine={name!r} (engines come from plugins, such as "
-                         f"`pip install kerakit-{short.replace('_', '-')}`)")
-    info = infos[0]
-    engine = info.factory()  # type: ignore[misc]
+        raise UsageError(f"Invalid value for argument `engine`. Expected a name such as "
+                         f"{DEFAULT_ENGINE!r}. Received: engine={name!r}")
+    table = tuner_engines()
+    info = table.get(name) or next((i for i in table.values() if i.qualified_name == name), None)
+    if info is None:
+        raise UsageError(_unknown(name, table))
+    engine = info.component.obj()
     if not isinstance(engine, TunerEngine):
-        raise ValueError(f"Invalid engine `{name}` from plugin `{info.plugin}`. Expected a "
+        raise UsageError(f"Invalid engine `{name}` from plugin `{info.plugin}`. Expected a "
                          f"kerakit.TunerEngine. Received: {type(engine).__name__}")
     engine.name = info.name
     return engine
 
 
-def _plugin_engines() -> dict[str, list[EngineInfo]]:
-    """Call the engine hook on each loaded plugin once per registry load."""
-    global _cache
-    registry = current_registry()
-    if _cache is not None and _cache[0] == id(registry):
-        return _cache[1]
-    found: dict[str, list[EngineInfo]] = {}
-    failures = []
-    for info in registry.plugins.values():
-        if info.status != "loaded" or not info.module or info.name in (BUILTIN_PLUGIN,
-                                                                         LOCAL_PLUGIN):
+def _unknown(name: str, table: dict[str, EngineInfo]) -> str:
+    short = name.rpartition(".")[2]
+    twins = [k for k, i in table.items() if i.name == short and k != short]
+    if twins:
+        return (f"Ambiguous engine `{short}`: registered by plugins "
+                f"{', '.join(table[k].plugin for k in twins)}. Expected one of: "
+                f"{', '.join(twins)}. Received: engine={name!r}")
+    close = difflib.get_close_matches(name, list(table), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (f"Unknown tuner engine. Expected one of: {', '.join(table)}.{hint} "
+            f"Received: engine={name!r} (engines come from plugins, such as "
+            f"`pip install kerakit-{short.replace('_', '-')}`)")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, engine: str | None = None
+                         ) -> dict[str, list[str]]:
+    """Add each engine's own options (or only ``engine``'s) to ``parser``, one group each.
+
+    Reads the component index, so it imports neither Keras nor the plugins
+    that register no engine; a plugin not indexed yet is imported to look.
+    An engine whose options clash with ones already there is left out.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_engine_arguments(parser, "keras_tuner")
+        {'keras_tuner': []}
+
+    Args:
+        parser: The ``kerakit tune`` parser.
+        engine: Only this engine (its short name), or every engine.
+
+    Returns:
+        Each engine's name to the ``dest`` of every option it added.
+    """
+    added: dict[str, list[str]] = {}
+    for name, plugin, cls in _engine_classes():
+        if engine is not None and engine not in (name, f"{plugin}.{name}"):
             continue
+        group = parser.add_argument_group(f"options of the {name} engine ({plugin})")
+        before = len(parser._actions)
         try:
-            for engine in _engines_of(info.name, info.module):
-                found.setdefault(engine.name, []).append(engine)
-        except Exception as exc:  # one broken plugin never takes the others down
-            failures.append(f"plugin `{info.name}`: {type(exc).__name__}: {exc}")
-    if failures:
-        warnings.warn(f"Tuner engines of {len(failures)} plugin(s) were dropped: "
-                      f"{'; '.join(failures)}", PluginWarning, stacklevel=3)
-    _cache = (id(registry), found)
+            cls.add_arguments(group)
+        except argparse.ArgumentError:
+            continue  # the same flag as another engine's: that engine keeps it
+        added[name] = [action.dest for action in parser._actions[before:]]
+    return added
+
+
+def _engine_classes() -> list[tuple[str, str, type[TunerEngine]]]:
+    """``(name, plugin, class)`` of each engine, read without loading the registry."""
+    from kerakit.registry.discovery import PluginControls
+    from kerakit.registry.index import ComponentIndex, entry_key
+    from kerakit.registry.loader import entry_points
+
+    found = _hook_engines(BUILTIN_PLUGIN, importlib.import_module(DEFAULT_ENGINE_MODULE))
+    controls, index = PluginControls.resolve(), ComponentIndex.open()
+    points = entry_points()
+    for ep in points:
+        if ep.name in controls.block or not controls.autoload or (
+                controls.only is not None and ep.name not in controls.only):
+            continue
+        dist = getattr(ep, "dist", None)
+        same = [f"{p.name} = {p.value}" for p in points if _where(p) == _where(ep)]
+        keyed = entry_key(ep.name, ep.value, dist, same) if dist is not None else None
+        entry = index.lookup(keyed[0]) if keyed else None
+        if entry is not None and not any(row.get("kind") == ENGINE_KIND
+                                         for row in entry.get("components", ())):
+            continue  # indexed, and no engine: not imported
+        try:
+            found += _hook_engines(ep.name, ep.load())
+        except Exception:  # commands that load plugins report it
+            continue
     return found
 
 
-def _engines_of(plugin: str, module_spec: str) -> list[EngineInfo]:
-    module_name, _, attr = module_spec.partition(":")
-    module: Any = importlib.import_module(module_name.strip())
-    for part in filter(None, attr.strip().split(".")):
-        module = getattr(module, part)
-    if not hasattr(module, hookspecs.hook_name("tuner_engines")):
+def _where(ep: Any) -> str:
+    # a distribution's location, as discovery groups its entry points for the index key
+    return str(getattr(getattr(ep, "dist", None), "_path", ""))
+
+
+def _hook_engines(plugin: str, module: Any) -> list[tuple[str, str, type[TunerEngine]]]:
+    hook = getattr(module, "kerakit_tuner_engines", None)
+    if hook is None:
         return []
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
-    pm.register(module, name=plugin)
-    staged: dict[str, EngineInfo] = {}
-
-    def register(name: Any, factory: Any = None, **meta: Any) -> None:
-        if not isinstance(name, str) or not _NAME.match(name) or name == DEFAULT_ENGINE:
-            raise ValueError(f"Invalid engine name. Expected lowercase [a-z][a-z0-9_]*, not "
-                             f"{DEFAULT_ENGINE!r}. Received: name={name!r}")
-        if not callable(factory):
-            raise ValueError(f"Invalid factory for the engine `{name}`. Expected a "
-                             f"TunerEngine subclass or factory. Received: {factory!r}")
-        if name in staged:
-            raise ValueError(f"the engine `{name}` was registered twice")
-        summary = meta.get("summary") or (factory.__doc__ or "").strip().split("\n")[0]
-        staged[name] = EngineInfo(name, plugin, factory, summary)
-
-    for impl in pm.hook.kerakit_tuner_engines.get_hookimpls():
-        impl.function(*[register for _ in impl.argnames])
-    return list(staged.values())
-
+    registered: list[tuple[str, Any]] = []
+    hook(lambda name, factory=None, **meta: registered.append((name, factory)))
+    out = []
+    for name, factory in registered:
+        try:
+            engine = factory if isinstance(factory, type) else type(factory())
+        except Exception:  # reported when the engine is used
+            continue
+        if isinstance(engine, type) and issubclass(engine, TunerEngine):
+            out.append((name, plugin, engine))
+    return out

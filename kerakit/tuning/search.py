@@ -55,8 +55,8 @@ def tune(
 ) -> TuneResult:
     """Search a declaration's hyperparameters with a tuner engine (KerasTuner by default).
 
-    (Its length is its documented keywords; the work is in :func:`prepare`
-    and the engine.)
+    Long because its docstring documents every keyword; the work is in
+    :func:`prepare` and the engine.
 
     Example:
         >>> result = tune(decl, "digits", max_trials=5, out="tuning/digits")  # doctest: +SKIP

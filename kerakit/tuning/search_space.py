@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from kerakit import hp as kk_hp
@@ -45,16 +45,6 @@ class TunerSampler(Sampler):
     def scope(self, name: str, label: str) -> Iterator[None]:
         with self.hp.conditional_scope(name, [label]):
             yield
-
-
-class FixedSampler(Sampler):
-    """Takes values from a dict (e.g. the best hyperparameters), defaults elsewhere."""
-
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        self.values = dict(values)
-
-    def value(self, name: str, placeholder: kk_hp.Placeholder) -> Any:
-        return self.values.get(name, placeholder.default)
 
 
 def check_search_space(decl: Model, tuner: str) -> dict[str, kk_hp.Placeholder]:

@@ -12,11 +12,14 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    """Serve or run the search in the directory ``argv[0]``; returns the exit status."""
     from kerakit.declaration.model import Model
     from kerakit.engine.plan import plan
     from kerakit.tuning.adapter import patched_keras_tuner
-    from kerakit.tuning.distributed import read_spec
-    from kerakit.tuning.search import Search, SearchOptions
+    from kerakit.tuning.checked_search import Search
+    from kerakit.tuning.handoff import read_spec
+    from kerakit.tuning.keras_tuner_engine import make_tuner
+    from kerakit.tuning.options import SearchOptions
 
     directory = Path(argv[0])
     spec, dataset = read_spec(directory)
@@ -24,7 +27,7 @@ def main(argv: list[str]) -> int:
     search = Search(decl, plan(decl), dataset, SearchOptions(**spec["options"]),
                     spec["objective"])
     with patched_keras_tuner():
-        search.make_tuner(directory, overwrite=False).search(verbose=0)
+        make_tuner(search, directory, overwrite=False).search(verbose=0)
     return 0
 
 

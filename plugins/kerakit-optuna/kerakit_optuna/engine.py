@@ -8,6 +8,7 @@ command in more processes, on more machines, is how the search scales out.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import math
 import os
@@ -16,13 +17,13 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kerakit import TunerEngine, TuneResult
-from kerakit.errors import KerakitError
+from kerakit.errors import KerakitError, UsageError
+from kerakit.tuning import TunerEngine, TuneResult
 from kerakit_optuna import study as studies
 from kerakit_optuna.sampler import OptunaSampler, grid_values
 
 if TYPE_CHECKING:
-    from kerakit.tuning.search import Search
+    from kerakit.tuning import Search
 
 PRUNERS = ("median", "hyperband", "none")
 STATUS = {"COMPLETE": "COMPLETED", "PRUNED": "PRUNED", "FAIL": "FAILED",
@@ -47,15 +48,30 @@ class OptunaEngine(TunerEngine):
     options = ("storage", "study", "pruner", "heartbeat")
     shares_directory = True  # every process of the study writes the same outputs there
 
+    @classmethod
+    def add_arguments(cls, parser: argparse._ActionsContainer) -> None:
+        """``--storage``, ``--study`` and ``--pruner`` for ``kerakit tune --engine optuna``."""
+        parser.add_argument("--storage", help="SQLAlchemy URL or journal:PATH (default: "
+                            "sqlite:///<out>/optuna.db); every process given it joins the study")
+        parser.add_argument("--study", help="the study's name (default: the declaration's)")
+        parser.add_argument("--pruner", choices=PRUNERS,
+                            help="stop unpromising trials from per-epoch reports "
+                            "(default median)")
+
     def check_request(self, tuner: str, workers: int | None, options: dict[str, Any]) -> None:
+        """Refuse a tuner, option, pruner name or heartbeat this engine does not take.
+
+        Raises:
+            UsageError: naming what was expected and what was received.
+        """
         super().check_request(tuner, workers, options)
         pruner = options.get("pruner", "median")
         if isinstance(pruner, str) and pruner not in PRUNERS:
-            raise ValueError(f"Invalid pruner. Expected one of: {', '.join(PRUNERS)}. "
-                             f"Received: pruner={pruner!r}")
+            raise UsageError(f"Invalid value for argument `pruner`. Expected one of: "
+                             f"{', '.join(PRUNERS)}. Received: pruner={pruner!r}")
         beat = options.get("heartbeat", 10)
         if isinstance(beat, bool) or not isinstance(beat, (int, float)) or beat <= 0:
-            raise ValueError(f"Invalid heartbeat. Expected seconds > 0. "
+            raise UsageError("Invalid value for argument `heartbeat`. Expected seconds > 0. "
                              f"Received: heartbeat={beat!r}")
 
     def search(self, search: Search, directory: Path, *, overwrite: bool, workers: int | None,
@@ -128,7 +144,8 @@ class _Loop:
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
             reason = "failed by another process (no heartbeat)"  # we were presumed dead
         self.done_here += 1
-        print(self._progress(trial.number, state, value, budget), flush=True)
+        if self.search.options.verbose:
+            print(self._progress(trial.number, state, value, budget), flush=True)
         self.search.trial_finished({"trial": trial.number, "status": STATUS[state],
                                     "score": value, "reason": reason,
                                     "worker": studies.worker_name(), **trial.params})

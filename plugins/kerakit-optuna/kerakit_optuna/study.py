@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kerakit.errors import DeclarationError, KerakitError
+from kerakit.errors import DeclarationError, KerakitError, UsageError
 
 HEARTBEAT_ATTR = "kerakit:heartbeat"
 BUDGET_ATTR = "kerakit:max_trials"
@@ -40,13 +40,14 @@ def open_storage(url: str) -> Any:
     that then writes, and two processes could pop the same trial.
 
     Raises:
-        ValueError: for an empty URL.
+        UsageError: for an empty URL.
     """
     import optuna
 
     if not isinstance(url, str) or not url.strip():
-        raise ValueError("Invalid storage. Expected an SQLAlchemy URL such as "
-                         f"'sqlite:///study.db' or 'journal:PATH'. Received: storage={url!r}")
+        raise UsageError("Invalid value for argument `storage`. Expected an SQLAlchemy URL "
+                         "such as 'sqlite:///study.db' or 'journal:PATH'. "
+                         f"Received: storage={url!r}")
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 

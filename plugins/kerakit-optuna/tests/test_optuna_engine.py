@@ -46,7 +46,7 @@ import kerakit as kk
 
 recipe = runpy.run_path(sys.argv[1])
 kk.tune(recipe["model"], recipe["data"], engine="optuna", storage=sys.argv[2], study="s",
-        max_trials=int(sys.argv[3]), directory=sys.argv[4], heartbeat=1)
+        max_trials=int(sys.argv[3]), out=sys.argv[4], heartbeat=1)
 '''
 
 
@@ -162,7 +162,7 @@ def test_rerun_after_every_worker_was_killed_resumes(tmp_path):
 
     decl = runpy.run_path(str(recipe))["model"]
     result = kk.tune(decl, "iris", engine="optuna", storage=storage, study="s", max_trials=4,
-                     directory=tmp_path / "out", heartbeat=1)
+                     out=tmp_path / "out", heartbeat=1)
     trials = load(storage).get_trials()
     assert sorted(t.number for t in trials) == list(range(4))
     assert len(result.trials) == 4
@@ -182,7 +182,7 @@ def test_pruning_stops_bad_trials_and_records_them(tmp_path):
     pruner = optuna.pruners.ThresholdPruner(lower=0.6, n_warmup_steps=1)
     storage = f"sqlite:///{tmp_path / 'p.db'}"
     result = kk.tune(decl, "iris", engine="optuna", pruner=pruner, max_trials=4,
-                     directory=tmp_path / "p", storage=storage)
+                     out=tmp_path / "p", storage=storage)
     statuses = {r["optimizer"]: r["status"] for r in result.trials}
     assert statuses == {"sgd": "PRUNED", "adam": "COMPLETED"}, result.trials
     assert result.best_hyperparameters["optimizer"] == "adam"
@@ -215,15 +215,16 @@ SPACE = kk.Model(name="space", inputs=(4,), blocks=[kk.use("dense_block", units=
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"tuner": "hyperband"}, r"Invalid tuner for the engine `optuna`.*Received: "
-                             r"tuner='hyperband'"),
-    ({"pruner": "asha"}, r"Invalid pruner.*median, hyperband, none.*Received: pruner='asha'"),
+    ({"tuner": "hyperband"}, r"Invalid value for argument `tuner` of the engine `optuna`.*"
+                             r"Received: tuner='hyperband'"),
+    ({"pruner": "asha"}, r"Invalid value for argument `pruner`.*median, hyperband, none.*"
+                         r"Received: pruner='asha'"),
     ({"sampler": "tpe"}, r"Invalid option for the engine `optuna`.*storage, study, pruner"),
-    ({"workers": 2}, r"Invalid workers for the engine `optuna`"),
+    ({"workers": 2}, r"Invalid value for argument `workers` of the engine `optuna`"),
 ])
 def test_bad_options_fail_before_anything_runs(tmp_path, options, message):
-    with pytest.raises(ValueError, match=message):
-        kk.tune(SPACE, "iris", engine="optuna", directory=tmp_path, **options)
+    with pytest.raises(kk.UsageError, match=message):
+        kk.tune(SPACE, "iris", engine="optuna", out=tmp_path, **options)
     assert not any(tmp_path.iterdir())
 
 

@@ -1,0 +1,201 @@
+"""Each export format written beside its target, verified, then put in place.
+
+A SavedModel is reloaded in a separate process that imports only TensorFlow
+and compared with ``model.predict``; a ``.keras`` file is reloaded in safe
+mode and compared the same way. Only then is the work directory swapped in,
+so the target is always either absent, the previous complete export, or the
+new verified one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerakit.deploy.export_files import Export, write_manifest
+from kerakit.errors import ExportError
+from kerakit.fileops import exchange_or_move, temp_dir_beside
+
+__all__ = ["TOLERANCE", "WRITERS", "model_input"]
+
+TOLERANCE = 1e-5
+VERIFY_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+path, sample, out = sys.argv[1:4]
+loaded = tf.saved_model.load(path)
+raw = np.load(sample)
+# a table's sample is an .npz of named columns; arrays are one .npy
+x = {k: tf.constant(raw[k]) for k in raw.files} if sample.endswith(".npz") else tf.constant(raw)
+first = {k: v.numpy() for k, v in loaded.serve(x).items()}
+second = {k: v.numpy() for k, v in loaded.serve(x).items()}
+default = loaded.signatures["serving_default"]
+np.savez(out, **first, **{"again_" + k: v for k, v in second.items()})
+print(json.dumps({"kerakit_imported": "kerakit" in sys.modules,
+                  "default_outputs": sorted(default.structured_outputs)}))
+"""
+
+
+def _export_saved_model(model: Any, target: Path, manifest: dict[str, Any],
+                        sample: np.ndarray) -> Export:
+    import keras
+
+    if keras.backend.backend() not in ("tensorflow", "jax"):
+        raise ExportError(
+            "SavedModel export needs the TensorFlow or JAX backend. Expected "
+            f"KERAS_BACKEND=tensorflow or jax. Received: {keras.backend.backend()}"
+        )
+    import tensorflow as tf
+
+    work = temp_dir_beside(target)
+    try:
+        specs = {spec["name"]: tf.TensorSpec([None, *spec["shape"][1:]], spec["dtype"],
+                                             name=spec["name"]) for spec in manifest["inputs"]}
+        # a table's signature takes each column by name, as TF Serving's row format sends them
+        signature = [specs if isinstance(model.input, dict) else specs["inputs"]]
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", lambda x: {"outputs": model(x, training=False)},
+                             input_signature=signature)
+        names = manifest["class_names"]
+        # The class-name signature uses TensorFlow string ops, which a JAX graph cannot hold.
+        if keras.backend.backend() == "tensorflow" and manifest.get("task") == "classification" \
+                and names and model.outputs[0].shape[-1] == len(names):
+            labels = tf.constant(names)
+
+            def classify(x: Any) -> dict[str, Any]:
+                probabilities = model(x, training=False)
+                best = tf.argmax(probabilities, axis=-1)
+                return {"probabilities": probabilities,
+                        "class_name": tf.gather(labels, best),
+                        "class_names": tf.broadcast_to(labels, tf.shape(probabilities))}
+
+            archive.add_endpoint("classify", classify, input_signature=signature)
+        archive.write_out(str(work), verbose=False)
+        expected = np.asarray(model.predict(model_input(sample), verbose=0))
+        diff = _verify_saved_model(work, sample, expected, target)
+        manifest = {**manifest, "format": "saved_model", "verified_max_abs_diff": diff}
+        write_manifest(work, manifest)
+        exchange_or_move(work, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Export(target, "saved_model", manifest, diff)
+
+
+def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray,
+                        target: Path) -> float:
+    """Reload in a separate process without kerakit; compare, and check determinism.
+
+    The exchange files live in a temporary directory beside ``target``, like
+    the export's own, so a killed export leaves nothing in the system temp
+    directory and the next export to ``target`` cleans them up.
+    """
+    tmp = temp_dir_beside(target)
+    try:
+        sample_file = tmp / ("x.npz" if isinstance(sample, dict) else "x.npy")
+        if isinstance(sample, dict):
+            np.savez(sample_file, **sample)
+        else:
+            np.save(sample_file, sample)
+        out = tmp / "y.npz"
+        result = subprocess.run(
+            [sys.executable, "-c", VERIFY_SCRIPT, str(path), str(sample_file), str(out)],
+            capture_output=True, text=True, env=_plain_env(),
+        )
+        if result.returncode != 0:
+            raise ExportError(f"Export verification failed: the SavedModel did not reload in a "
+                              f"separate process: {result.stderr.strip()[-1500:]}")
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        if report["kerakit_imported"]:
+            raise ExportError("Export verification failed: the reload imported kerakit.")
+        with np.load(out) as got:
+            first, again = got["outputs"], got["again_outputs"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not np.array_equal(first, again):
+        raise ExportError(
+            "Export verification failed: two calls on the same input differ (max "
+            f"{float(np.abs(first - again).max()):.3g}). Is a random layer still in the graph?"
+        )
+    diff = float(np.abs(first - expected).max())
+    if diff > TOLERANCE:
+        raise ExportError(
+            f"Export verification failed: the reloaded SavedModel differs from "
+            f"model.predict by {diff:.3g}. Expected at most {TOLERANCE}."
+        )
+    return diff
+
+
+def model_input(sample: Any) -> Any:
+    """A sample as ``model.predict`` takes it: a table's string columns as tensors."""
+    if isinstance(sample, dict):
+        from kerakit.engine.tables import as_tensors
+
+        return as_tensors(sample)
+    return sample
+
+
+def _export_keras(model: Any, target: Path, manifest: dict[str, Any],
+                  sample: np.ndarray) -> Export:
+    from kerakit.engine.saving import save_model
+
+    if target.suffix != ".keras":
+        raise ExportError(f"Invalid export path {str(target)!r}. Expected a file ending in "
+                          f".keras. Received: suffix {target.suffix!r}")
+    work = temp_dir_beside(target)
+    try:
+        file = work / target.name
+        save_model(model, file, {**manifest, "format": "keras"})
+        import keras
+
+        reloaded = keras.saving.load_model(file, safe_mode=True)
+        x = model_input(sample)
+        diff = float(np.abs(reloaded.predict(x, verbose=0) - model.predict(x, verbose=0)).max())
+        if diff > TOLERANCE:
+            raise ExportError(f"Export verification failed: the reloaded model differs by "
+                              f"{diff:.3g}. Expected at most {TOLERANCE}.")
+        exchange_or_move(file, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Export(target, "keras", {**manifest, "format": "keras"}, diff)
+
+
+def _export_onnx(model: Any, target: Path, manifest: dict[str, Any]) -> Export:
+    try:
+        import onnx  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as exc:
+        raise ExportError(
+            f"ONNX export needs the `onnx` extra: pip install 'kerakit[onnx]'. ({exc})"
+        ) from exc
+    work = temp_dir_beside(target)
+    try:
+        file = work / target.name
+        model.export(str(file), format="onnx", verbose=False)
+        exchange_or_move(file, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Export(target, "onnx", {**manifest, "format": "onnx"})
+
+
+def _plain_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+#: export format -> its writer, called as ``writer(model, target, manifest, sample)``
+WRITERS = {
+    "saved_model": _export_saved_model,
+    "keras": _export_keras,
+    "onnx": lambda model, target, manifest, sample: _export_onnx(model, target, manifest),
+}
