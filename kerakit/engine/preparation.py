@@ -73,6 +73,7 @@ def prepare(
         seed=int(concrete.seed or 0), in_memory=in_memory)
     dataset = inputs.shape_targets(dataset, planned)
     inputs.check_data(planned, dataset)
+    inputs.class_weights(planned, dataset)  # a weight for an unknown class fails here, early
     advice = inputs.rare_class_warning(planned, dataset)
     if advice:
         warnings.warn(advice, stacklevel=2)

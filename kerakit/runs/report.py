@@ -30,12 +30,14 @@ def plot_curves(
     stopped: int | None = None,
     diverged: int | None = None,
     resumed: int | None = None,
+    kept: bool = False,
 ) -> None:
     """Loss and each metric per epoch, train vs validation, with key epochs marked.
 
     Epochs are numbered from 1 on the plot; ``best``, ``stopped``, ``diverged``
     and ``resumed`` (the first epoch run after restoring a crashed run's
-    backup) are 0-based, as in ``metrics.json``.
+    backup) are 0-based, as in ``metrics.json``. With ``kept``, the best epoch
+    is marked as the one whose weights the run kept.
     """
     import matplotlib
 
@@ -49,7 +51,7 @@ def plot_curves(
         ax.plot(epochs, history[name], label="train")
         if f"val_{name}" in history:
             ax.plot(epochs, history[f"val_{name}"], label="validation")
-        marks = (("best", best, "green"), ("stopped", stopped, "grey"),
+        marks = (("kept: best" if kept else "best", best, "green"), ("stopped", stopped, "grey"),
                  ("overfitting from", diverged, "red"), ("resumed", resumed, "blue"))
         for label, epoch, color in marks:
             if epoch is not None:

@@ -59,6 +59,7 @@ class Run:
         tracking: The run's trackers and its record with them, for
             :func:`kerakit.runs.tracking.log_export`.
         cv: The folds' results, for a cross-validated run (``fit(cv=K)``).
+        kept: Whether the model holds the best epoch's weights (``best_epoch``).
     """
 
     model: Any
@@ -76,6 +77,7 @@ class Run:
     seconds: float | None = None
     tracking: Any = field(default=None, repr=False)
     cv: CrossValidation | None = None
+    kept: bool = False
 
     def summary(self) -> str:
         """A few lines for people: test metrics, best epoch, where the outputs are."""
@@ -87,7 +89,7 @@ class Run:
                          "(the folds' median best)")
         elif self.best_epoch is not None:
             lines.append(f"best epoch: {self.best_epoch + 1} of {self.epochs_run} run"
-                         f"{' (kept)' if self.declaration.keep_best else ''}")
+                         f"{' (kept)' if self.kept else ''}")
         if self.diverged_epoch is not None:
             lines.append(f"overfitting: validation loss rose from epoch {self.diverged_epoch + 1}")
         if self.resumed_at_epoch is not None:
@@ -188,8 +190,9 @@ def fit(
     from kerakit.engine.scale import check_strategy
 
     check_strategy(distribute)
+    # folds need rows: an image folder is loaded into memory to cross-validate
     the_plan, dataset = prepare(data, decl, sampler, target=target, epochs=epochs,
-                                batch_size=batch_size, seed=seed)
+                                batch_size=batch_size, seed=seed, in_memory=cv is not None)
     concrete = the_plan.declaration
     folds = make_folds(the_plan, dataset, cv) if cv is not None else None
 
@@ -264,7 +267,7 @@ def _train(the_plan: Plan, dataset: Dataset | Streams, partial: Path, target: Pa
         best_epoch=kept if kept is not None else _best_epoch(history, run_callbacks),
         epochs_run=len(next(iter(history.values()), [])),
         diverged_epoch=_diverged(history, run_callbacks), report=report, replicas=replicas,
-        plan=the_plan, resumed_at_epoch=start if resumed else None,
+        plan=the_plan, resumed_at_epoch=start if resumed else None, kept=kept is not None,
     )
 
 
@@ -367,7 +370,7 @@ def _write_run(run: Run, directory: Path, data: Dataset | Streams) -> None:
     (directory / RUN_LAYOUT.metrics).write_text(json.dumps(metrics, indent=2))
     plot_curves(run.history, directory / RUN_LAYOUT.curves, title=run.declaration.name,
                 best=run.best_epoch, stopped=stopped, diverged=run.diverged_epoch,
-                resumed=run.resumed_at_epoch)
+                resumed=run.resumed_at_epoch, kept=run.kept)
     (directory / RUN_LAYOUT.manifest).write_text(json.dumps(manifest, indent=2, default=str))
     shutil.rmtree(directory / "backup", ignore_errors=True)
 
