@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -122,6 +123,15 @@ def cli_env(plugin_site: Path | None = None, **extra: str) -> dict[str, str]:
         env["PYTHONPATH"] = str(plugin_site)
     env.update(extra)
     return env
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {timeout} s")
+        time.sleep(0.05)
 
 
 def run_cli(*args: str, plugin_site: Path | None = None, cwd: Path | None = None,

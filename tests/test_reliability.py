@@ -15,12 +15,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import wait_for
 
 import kerakit as kk
 from kerakit.deploy import export_formats, exporting
@@ -61,14 +61,6 @@ HOLDER_SCRIPT = textwrap.dedent("""
         print("held", flush=True)
         time.sleep(float(sys.argv[2]))
 """)
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout} s")
-        time.sleep(0.05)
 
 
 class Holder:

@@ -9,12 +9,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, wait_for
 
 import kerakit as kk
 from kerakit.runs.rundir import partial_dir
@@ -98,11 +97,9 @@ def test_the_kept_epoch_survives_kill_and_resume(tmp_path, kept_and_last):
     script = KILLED_SCRIPT.format(tests=str(Path(__file__).parent))
     proc = subprocess.Popen([sys.executable, "-c", script, str(out)], stderr=subprocess.PIPE)
     try:
-        started = time.monotonic()
-        while not (state.exists() and json.loads(state.read_text())["epoch"] >= 10):
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            assert time.monotonic() - started < 120, "no backup of epoch 10 within 120 s"
-            time.sleep(0.05)
+        wait_for(lambda: (state.exists() and json.loads(state.read_text())["epoch"] >= 10)
+                 or proc.poll() is not None, 120, "a backup of epoch 10")
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.kill()

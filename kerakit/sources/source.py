@@ -287,7 +287,11 @@ class Source:
         if kind == "arrays":
             return npz_dataset(self._arrays(), str(self.data), val_size, task,
                                 names, classes)
-        return self._registry().get("datasets", str(self.data)).create(val_size=val_size)
+        created = self._reads.setdefault("created", {})  # per validation fraction
+        if val_size not in created:
+            dataset = self._registry().get("datasets", str(self.data))
+            created[val_size] = dataset.create(val_size=val_size)
+        return created[val_size]
 
     def _path_kind(self) -> str | None:
         """``"table"``, ``"arrays"``, ``"images"`` or ``"dataset"`` for a path or name."""
