@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -144,3 +145,23 @@ def churn_row(work: Path, env: dict, quick: bool, baselines) -> dict:
             "baselines": {k: round(v, 4) for k, v in scores.items()},
             "ratio": round(score / boosting, 4), "met": None if quick else score >= boosting,
             "seconds": got["seconds"], "target": "churn"}
+
+
+def run_rows(only: list[str] | None, quick: bool, write_bundled_csv, env: dict,
+             baselines) -> list[dict]:
+    """Every row here that ``only`` selects (all without it), each printed as it ends."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name in ROWS:
+            if only and not any(o in name for o in only):
+                continue
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            if name == CV_ROW:
+                rows.append(cv_row(work, write_bundled_csv("breast_cancer", work), env, quick))
+            elif name == WEIGHT_ROW:
+                rows.append(weight_row(work, env, quick))
+            else:
+                rows.append(churn_row(work, env, quick, baselines))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows

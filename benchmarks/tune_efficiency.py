@@ -1,26 +1,36 @@
-"""Tuning efficiency: kerakit's searches against a hand-written KerasTuner RandomSearch.
+"""Tuning skill, not luck: cross-validated kerakit searches against a hand-written RandomSearch.
 
-All sides search the embedded default's space on `digits` (see
-kerakit/declaration/defaults.py) with the same budget: N trials of at most E
-epochs. The baseline is written by hand with KerasTuner: RandomSearch. kerakit
-runs `kerakit.tune` twice: its default (KerasTuner random search) and the Optuna
-engine of plugins/kerakit-optuna with TPE and median pruning
-(`engine="optuna", tuner="bayesian", pruner="median"`). Reported, per seed, as
-the median and as the worst seed:
+Two tasks, each searched by three sides with the same trial budget (N trials
+of at most E epochs):
 
-- the baseline's wall time and best validation accuracy;
-- seconds of search until each side first reaches 0.97 validation accuracy;
-- seconds until each kerakit side matches the baseline's best, and the ratio
-  to the baseline's wall time (targets: kerakit random median <= 0.6; Optuna
-  median <= 0.4 and worst seed <= 0.8; a side that never matches counts as
-  infinity);
-- test accuracy of each side's best model, retrained on train + validation.
+- ``digits``: the embedded default's space (kerakit/declaration/defaults.py);
+- ``breast_cancer``: the no-code default's space for the breast_cancer table.
 
-Times are summed trial times (pruned trials included), measured the same way
-on every side.
+Sides:
 
-Usage: python benchmarks/tune_efficiency.py [--seeds 0 1 2 3 4] [--trials N] [--epochs E]
-       [--quick] [--json]   (the Optuna side needs `pip install ./plugins/kerakit-optuna`)
+- ``baseline``: KerasTuner's ``RandomSearch`` written by hand over the same
+  space, each trial scored on one validation split, as users write it;
+- ``random``: ``kk.tune(..., cv=3)``, kerakit's random search scored on three
+  paired folds;
+- ``optuna``: ``kk.tune(..., engine="optuna", tuner="bayesian", cv=3)``, TPE
+  with median pruning between folds (the Wilcoxon pruner needs four folds
+  before it can act; see docs/tuning.md).
+
+For every seed, each side's best declaration is retrained on the training and
+validation rows for its best epoch count and scored on the held-out test
+split. Reported per task: each side's anytime curve (best-so-far score
+against summed trial time, median over seeds, at ten points), and the
+retrained test accuracy's median and interquartile range.
+
+Targets, per task: (a) the ``optuna`` side reaches the ``random`` side's final
+median CV score in at most 0.5x the ``random`` side's median time; (b) each CV
+side's median retrained test accuracy is at least the baseline's, with an
+interquartile range at most half the baseline's. A missed target is reported
+as missed.
+
+Usage: python benchmarks/tune_efficiency.py [--tasks digits breast_cancer]
+       [--seeds 0 1 2 3 4] [--trials N] [--epochs E] [--quick] [--json]
+       (the optuna side needs `pip install ./plugins/kerakit-optuna`)
 """
 
 from __future__ import annotations
@@ -28,7 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import statistics
 import sys
@@ -47,11 +56,15 @@ import kerakit as kk
 from kerakit.declaration.defaults import digits_cnn
 from kerakit.tuning.search import retrain
 
-TARGET = 0.97
+FOLDS = 3
+SIDES = {"random": {}, "optuna": {"engine": "optuna", "tuner": "bayesian", "pruner": "median"}}
 
 
-class Baseline(kt.HyperModel):
-    """The embedded default's search space, written by hand."""
+# -- the hand-written baselines ------------------------------------------------------------
+
+
+class DigitsByHand(kt.HyperModel):
+    """The embedded default's search space, written with Keras and KerasTuner."""
 
     def __init__(self, data, seed):
         super().__init__()
@@ -69,8 +82,59 @@ class Baseline(kt.HyperModel):
                          validation_data=(self.data.x_val, self.data.y_val),
                          batch_size=hp.Choice("batch_size", [32, 64]), **kwargs)
 
+    @staticmethod
+    def as_declaration(values, decl):
+        return decl.replace(
+            blocks=[kk.use("conv_block", filters=values["filters0"], convs=2),
+                    kk.use("conv_block", filters=values["filters1"], convs=2),
+                    "global_avg_pool", kk.use("dropout", rate=values["dropout"])],
+            optimizer=kk.use("adam", learning_rate=values["learning_rate"]),
+            batch_size=values["batch_size"], callbacks=[])
+
+
+class TableByHand(kt.HyperModel):
+    """The compact no-code table network's space: standardised columns, one dense block."""
+
+    def __init__(self, data, seed):
+        super().__init__()
+        self.data, self.seed = data, seed
+        self.x = {k: np.asarray(getattr(data, f"x_{k}"), dtype="float32")
+                  for k in ("train", "val")}
+
+    def build(self, hp):
+        keras.utils.set_random_seed(self.seed)
+        l2 = keras.regularizers.L2(hp.Choice("l2", [0.001, 0.003, 0.01]))
+        norm = keras.layers.Normalization()
+        norm.adapt(self.x["train"])
+        inputs = keras.Input((self.x["train"].shape[1],))
+        x = keras.layers.Dense(hp.Choice("units", [16, 32, 64]), activation="relu",
+                               kernel_regularizer=l2)(norm(inputs))
+        outputs = keras.layers.Dense(2, activation="softmax",
+                                     kernel_regularizer=keras.regularizers.L2(0.003))(x)
+        model = keras.Model(inputs, outputs)
+        model.compile(keras.optimizers.Adam(hp.Float("learning_rate", 1e-3, 1e-2,
+                                                     sampling="log")),
+                      "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        stop = keras.callbacks.EarlyStopping(patience=20, restore_best_weights=True)
+        return model.fit(self.x["train"], self.data.y_train,
+                         validation_data=(self.x["val"], self.data.y_val),
+                         batch_size=hp.Choice("batch_size", [16, 32, 64]),
+                         **{**kwargs, "callbacks": [*kwargs.get("callbacks", []), stop]})
+
+    @staticmethod
+    def as_declaration(values, decl):
+        return decl.replace(
+            blocks=[kk.use("dense_block", units=values["units"], l2=values["l2"])],
+            optimizer=kk.use("adam", learning_rate=values["learning_rate"]),
+            batch_size=values["batch_size"])
+
 
 class Timed(kt.RandomSearch):
+    """RandomSearch that records each trial's time and score, in order."""
+
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         self._start = time.time()
@@ -80,130 +144,167 @@ class Timed(kt.RandomSearch):
         self.times.append((time.time() - self._start, self.oracle.get_trial(trial.trial_id).score))
 
 
-def time_to(times_scores, target):
-    total = 0.0
+# -- the tasks ---------------------------------------------------------------------------
+
+
+def load_task(name: str, work: Path):
+    """The task's declaration (with its search space), its split data and its baseline."""
+    if name == "digits":
+        decl = digits_cnn()
+        return decl, kk.load_data("digits", decl), DigitsByHand
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+
+    loaded = load_breast_cancer(as_frame=True)
+    frame = loaded.frame.rename(columns=lambda c: c.replace(" ", "_"))
+    path = work / "breast_cancer.csv"
+    pd.DataFrame(frame).to_csv(path, index=False)
+    decl, source = kk.default_for(str(path), "target")
+    return decl, kk.load_data(source, decl), TableByHand
+
+
+# -- the sides -----------------------------------------------------------------------------
+
+
+def curve(times_scores) -> list[tuple[float, float | None]]:
+    """(summed seconds, best score so far) after each trial; None until a trial scores."""
+    total, best, points = 0.0, None, []
     for seconds, score in times_scores:
-        total += seconds
-        if score is not None and score >= target:
-            return total
-    return None
+        total += seconds or 0.0
+        if score is not None and (best is None or score > best):
+            best = score
+        points.append((total, best))
+    return points
 
 
-def retrained_test_accuracy(decl, data, epochs):
-    run = retrain(decl, data, Path(tempfile.mkdtemp()) / "best", epochs)
-    return run.metrics["accuracy"]
-
-
-def baseline(data, seed, trials, epochs, workdir):
-    tuner = Timed(Baseline(data, seed), objective="val_accuracy", max_trials=trials, seed=seed,
-                  directory=str(workdir), project_name="baseline", overwrite=True)
+def baseline_side(decl, data, hand, seed, trials, epochs, work) -> dict:
+    tuner = Timed(hand(data, seed), objective="val_accuracy", max_trials=trials, seed=seed,
+                  directory=str(work), project_name="baseline", overwrite=True)
     tuner.times = []
-    start = time.time()
     tuner.search(epochs=epochs, verbose=0)
-    wall = time.time() - start
-    best_trial = tuner.oracle.get_best_trials(1)[0]
-    best_hp = best_trial.hyperparameters.values
-    best_decl = digits_cnn().replace(
-        blocks=[kk.use("conv_block", filters=best_hp["filters0"], convs=2),
-                kk.use("conv_block", filters=best_hp["filters1"], convs=2), "global_avg_pool",
-                kk.use("dropout", rate=best_hp["dropout"])],
-        optimizer=kk.use("adam", learning_rate=best_hp["learning_rate"]),
-        batch_size=best_hp["batch_size"], callbacks=[])
-    return {"wall_s": wall, "best_val_accuracy": max(s for _, s in tuner.times if s is not None),
-            "to_target_s": time_to(tuner.times, TARGET), "times": tuner.times,
-            "test_accuracy": retrained_test_accuracy(best_decl, data, best_trial.best_step + 1)}
+    best = tuner.oracle.get_best_trials(1)[0]
+    best_decl = hand.as_declaration(best.hyperparameters.values, decl)
+    run = retrain(best_decl, data, work / "baseline_best", (best.best_step or 0) + 1)
+    return {"curve": curve(tuner.times), "test_accuracy": run.metrics["accuracy"]}
 
 
-def kerakit_side(data, seed, workdir, trials, epochs, **engine):
-    name = engine.get("engine", "kerakit")
+def kerakit_side(decl, data, seed, trials, epochs, work, **engine) -> dict:
+    name = engine.get("engine", "random")
     if engine:
-        engine["storage"] = f"sqlite:///{workdir / (name + '.db')}"
-    start = time.time()
-    result = kk.tune(digits_cnn(), data, seed=seed, directory=workdir / name,
-                     overwrite=True, max_trials=trials, max_epochs=epochs, **engine)
-    wall = time.time() - start
-    # a pruned trial costs its time and yields no score to match
-    times = [(r["seconds"] or 0.0, r["score"] if r["status"] == "COMPLETED" else None)
+        engine["storage"] = f"sqlite:///{work / (name + '.db')}"
+    result = kk.tune(decl, data, seed=seed, out=work / name, overwrite=True, cv=FOLDS,
+                     max_trials=trials, max_epochs=epochs, verbose=0, **engine)
+    # a pruned trial costs its time and gives no score
+    times = [(r["seconds"], r["score"] if r["status"] == "COMPLETED" else None)
              for r in result.trials]
-    return {"wall_s": wall, "best_val_accuracy": result.best_score,
-            "to_target_s": time_to(times, TARGET), "times": times, "trials": len(times),
-            "pruned": sum(1 for r in result.trials if r["status"] == "PRUNED"),
-            "test_accuracy": retrained_test_accuracy(result.best, data, result.best_epochs)}
+    run = retrain(result.best, data, work / f"{name}_best", result.best_epochs or epochs)
+    return {"curve": curve(times), "test_accuracy": run.metrics["accuracy"],
+            "pruned": sum(r["status"] == "PRUNED" for r in result.trials)}
 
 
-SIDES = {"kerakit": {}, "optuna": {"engine": "optuna", "tuner": "bayesian", "pruner": "median"}}
-TARGETS = {"kerakit": {"median": 0.6}, "optuna": {"median": 0.4, "worst": 0.8}}
+# -- the summary ---------------------------------------------------------------------------
 
 
-def measure_seed(data, seed: int, trials: int, epochs: int) -> dict:
-    """One seed: the baseline and every kerakit side, on the same space and budget."""
+def median_curve(curves: list[list[tuple[float, float | None]]], points: int = 10) -> list:
+    """The median over seeds of the best score reached by each of ``points`` times."""
+    end = max(c[-1][0] for c in curves)
+    out = []
+    for t in np.linspace(end / points, end, points):
+        reached = [max([s for when, s in c if when <= t and s is not None], default=None)
+                   for c in curves]
+        known = [r for r in reached if r is not None]
+        out.append((round(float(t), 1), round(statistics.median(known), 4)
+                    if len(known) * 2 > len(reached) else None))
+    return out
+
+
+def time_to_reach(curves, score: float) -> float | None:
+    """The median over seeds of the summed seconds at which ``score`` was first reached."""
+    firsts = [next((when for when, s in c if s is not None and s >= score), float("inf"))
+              for c in curves]
+    value = statistics.median(firsts)
+    return None if value == float("inf") else round(value, 1)
+
+
+def spread(values: list[float]) -> dict:
+    q1, q3 = np.percentile(values, [25, 75])
+    return {"median": round(statistics.median(values), 4), "iqr": round(float(q3 - q1), 4),
+            "values": [round(v, 4) for v in values]}
+
+
+def summarise(rows: list[dict]) -> dict:
+    sides = ["baseline", *SIDES]
+    out = {side: {"anytime": median_curve([r[side]["curve"] for r in rows]),
+                  "test_accuracy": spread([r[side]["test_accuracy"] for r in rows])}
+           for side in sides}
+    random_final = statistics.median(r["random"]["curve"][-1][1] for r in rows)
+    random_time = statistics.median(r["random"]["curve"][-1][0] for r in rows)
+    optuna_time = time_to_reach([r["optuna"]["curve"] for r in rows], random_final)
+    ratio = None if optuna_time is None else round(optuna_time / random_time, 3)
+    base = out["baseline"]["test_accuracy"]
+    out["targets"] = {
+        "a_optuna_time_to_random_final": {"ratio": ratio, "target": 0.5,
+                                          "met": ratio is not None and ratio <= 0.5},
+        **{f"b_{side}_test_accuracy": {
+            "median": out[side]["test_accuracy"]["median"],
+            "iqr": out[side]["test_accuracy"]["iqr"], "baseline_median": base["median"],
+            "baseline_iqr": base["iqr"],
+            "met": out[side]["test_accuracy"]["median"] >= base["median"]
+            and out[side]["test_accuracy"]["iqr"] <= base["iqr"] / 2} for side in SIDES},
+    }
+    return out
+
+
+def measure(task: str, seeds, trials, epochs) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        base = baseline(data, seed, trials, epochs, Path(tmp))
-        sides = {name: kerakit_side(data, seed, Path(tmp), trials, epochs, **dict(options))
-                 for name, options in SIDES.items()}
-    row = {"seed": seed, "baseline_wall_s": round(base["wall_s"], 1),
-           "baseline_best_val_accuracy": round(base["best_val_accuracy"], 4),
-           "baseline_to_0.97_s": base["to_target_s"] and round(base["to_target_s"], 1),
-           "baseline_test_accuracy": round(base["test_accuracy"], 4)}
-    for name, ours in sides.items():
-        match = time_to(ours["times"], base["best_val_accuracy"])
-        row.update({
-            f"{name}_to_0.97_s": ours["to_target_s"] and round(ours["to_target_s"], 1),
-            f"{name}_to_match_baseline_s": match and round(match, 1),
-            f"{name}_best_val_accuracy": round(ours["best_val_accuracy"], 4),
-            f"{name}_wall_s": round(ours["wall_s"], 1),
-            f"{name}_pruned": ours["pruned"],
-            f"{name}_ratio_match_to_baseline_wall": match and round(match / base["wall_s"], 3),
-            f"{name}_test_accuracy": round(ours["test_accuracy"], 4),
-        })
-    print(json.dumps(row), file=sys.stderr, flush=True)  # a long run shows each seed
-    return row
+        work = Path(tmp)
+        decl, data, hand = load_task(task, work)
+        rows = []
+        for seed in seeds:
+            row = {"seed": seed,
+                   "baseline": baseline_side(decl, data, hand, seed, trials, epochs,
+                                             work / f"b{seed}")}
+            for side, engine in SIDES.items():
+                row[side] = kerakit_side(decl, data, seed, trials, epochs, work / f"{side}{seed}",
+                                         **dict(engine))
+            print(json.dumps({"task": task, **row}), file=sys.stderr, flush=True)
+            rows.append(row)
+    return {"summary": summarise(rows), "rows": rows}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["digits", "breast_cancer"],
+                        choices=["digits", "breast_cancer"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks it runs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.seeds, args.trials, args.epochs = [0], 1, 1
-    # the searches' progress lines (and anything a plugin prints) go to stderr:
-    # stdout holds the report alone, so that --json output parses
+        args.tasks, args.seeds, args.trials, args.epochs = ["breast_cancer"], [0, 1], 2, 1
+    # progress and anything a plugin prints go to stderr: stdout holds the report alone
     with contextlib.redirect_stdout(sys.stderr):
-        data = kk.get_component("datasets", "digits").create()
-        rows = [measure_seed(data, seed, args.trials, args.epochs) for seed in args.seeds]
-    summary = {"machine": f"{os.cpu_count()} cores, backend {keras.backend.backend()}",
-               "trials": args.trials, "epochs": args.epochs, "seeds": args.seeds}
-    for name in SIDES:
-        # a side that never matched the baseline's best counts as infinitely slow
-        ratios = [r[f"{name}_ratio_match_to_baseline_wall"] for r in rows]
-        ratios = [math.inf if r is None else r for r in ratios]
-        measured = {"median": statistics.median(ratios), "worst": max(ratios)}
-        summary[name] = {
-            # null: at least that many seeds never matched the baseline's best
-            **{f"{k}_ratio": None if math.isinf(v) else v for k, v in measured.items()},
-            "median_test_accuracy": statistics.median(r[f"{name}_test_accuracy"] for r in rows),
-            "targets": TARGETS[name],
-            "met": all(measured[k] <= v for k, v in TARGETS[name].items()),
-        }
-    summary["rows"] = rows
+        results = {task: measure(task, args.seeds, args.trials, args.epochs)
+                   for task in args.tasks}
+    document = {"machine": f"{os.cpu_count()} cores, backend {keras.backend.backend()}",
+                "trials": args.trials, "epochs": args.epochs, "folds": FOLDS,
+                "seeds": args.seeds, "tasks": results}
     if args.json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        keys = list(rows[0])
-        print("  ".join(keys))
-        for r in rows:
-            print("  ".join(str(r[k]) for k in keys))
-        for name in SIDES:
-            s = summary[name]
-            print(f"{name}: median ratio {s['median_ratio']}, worst {s['worst_ratio']} "
-                  f"(targets {s['targets']}: {'met' if s['met'] else 'NOT met'})")
+        print(json.dumps(document, indent=2, default=str))
+        return 0
+    for task, result in results.items():
+        summary = summarise(result["rows"])
+        print(f"== {task}")
+        for side in ("baseline", *SIDES):
+            acc = summary[side]["test_accuracy"]
+            print(f"{side:9} test accuracy median {acc['median']:.4f} IQR {acc['iqr']:.4f}; "
+                  f"anytime {summary[side]['anytime']}")
+        for name, target in summary["targets"].items():
+            print(f"{name}: {'met' if target['met'] else 'NOT met'} {target}")
     return 0
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=4)
     sys.exit(main())

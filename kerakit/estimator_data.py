@@ -36,7 +36,12 @@ def frame_of(X: Any, estimator: Any = None) -> Any:
 
 def table_kinds(frame: Any, *, numeric: bool = False,
                 overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Each column's kind: all ``"numeric"`` for arrays, else inferred as ``kk.fit`` does.
+    """Each column's kind: ``"numeric"`` for numbers, else inferred as ``kk.fit`` does.
+
+    Unlike ``kk.fit``, a column of few distinct integers stays numeric: an
+    array and the same numbers as a DataFrame give the same model, as
+    scikit-learn expects. ``overrides`` (a declaration's ``columns``) still
+    make integer codes categorical.
 
     Example:
         >>> table_kinds(frame_of(np.zeros((2, 2))), numeric=True)
@@ -44,9 +49,13 @@ def table_kinds(frame: Any, *, numeric: bool = False,
     """
     if numeric:
         return {str(c): "numeric" for c in frame.columns}
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
     from kerakit.sources.tables import infer_columns
 
-    return infer_columns(frame, [], overrides, "X")
+    numbers = {str(c): "numeric" for c in frame.columns
+               if is_numeric_dtype(frame[c]) and not is_bool_dtype(frame[c])}
+    return infer_columns(frame, [], {**numbers, **dict(overrides or {})}, "X")
 
 
 def encode_features(X: Any, kinds: Mapping[str, str] | None, estimator: Any = None) -> Any:
@@ -73,7 +82,7 @@ def split_rows(rows: int, fraction: float, seed: int,
     from sklearn.model_selection import train_test_split
 
     everything = np.arange(rows)
-    size = max(1, int(round(rows * float(fraction))))
+    size = max(1, round(rows * float(fraction)))
     if rows < 2 or fraction <= 0 or size >= rows:
         return everything, everything
     try:

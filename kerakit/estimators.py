@@ -48,6 +48,9 @@ class _Estimator:
     """What a classifier and a regressor share: parameters, fitting, pickling."""
 
     _task = "regression"
+    # from Keras' wrapper, later in the method resolution order
+    _process_target: Any
+    _reverse_process_target: Any
 
     def __init__(self, model: Model | None = None, *, epochs: int | None = None,
                  batch_size: int | None = None, validation_split: float | None = None,
@@ -80,6 +83,8 @@ class _Estimator:
 
     def _placeholders(self) -> dict[str, Any]:
         """Each placeholder of the declaration by parameter name, settings left out."""
+        if self.model is not None and not isinstance(self.model, Model):
+            return {}  # fit says why: scikit-learn validates nothing before fit
         found = self._declaration().hyperparameters()
         return {param_name(k): v for k, v in found.items() if param_name(k) not in SETTINGS}
 
@@ -90,16 +95,16 @@ class _Estimator:
             >>> Classifier().get_params()["blocks__0__units"]
             32
         """
-        params = BaseEstimator.get_params(self, deep=deep)  # type: ignore[arg-type]
+        params = BaseEstimator.get_params(self, deep=deep)
         for name, placeholder in self._placeholders().items():
-            params[name] = self._values.get(name, placeholder.default)
+            params[name] = placeholder.default
+        params.update(self._values)  # unknown names too, so clone keeps them for fit to refuse
         return params
 
     def set_params(self, **params: Any) -> _Estimator:
         """Set settings and placeholders by parameter name.
 
-        Raises:
-            UsageError: for a name that is neither a setting nor a placeholder.
+        Names are checked by ``fit``, as scikit-learn asks of estimators.
         """
         if "model" in params:
             self.model = params.pop("model")
@@ -110,21 +115,28 @@ class _Estimator:
         return self
 
     def _set_values(self, values: dict[str, Any]) -> None:
-        if not values:
-            return
+        self._values.update(values)
+
+    def _check_values(self) -> None:
+        """Refuse a parameter that is no placeholder of the declaration (checked at fit)."""
         known = self._placeholders()
-        unknown = sorted(set(values) - set(known))
+        unknown = sorted(set(self._values) - set(known))
         if unknown:
             raise UsageError(
                 f"Invalid parameter `{unknown[0]}` for {type(self).__name__}. Expected a "
                 f"setting ({', '.join(SETTINGS)}) or a placeholder of the declaration "
                 f"({', '.join(sorted(known)) or 'none'}). Received: {unknown[0]}="
-                f"{values[unknown[0]]!r}")
-        self._values.update(values)
+                f"{self._values[unknown[0]]!r}")
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        # Keras' wrapper says non-deterministic; kk.fit seeds everything from random_state
+        tags.non_deterministic = False
+        return tags
 
     def __sklearn_clone__(self) -> Any:
         # Keras' wrapper clones only its own parameters; these are every parameter
-        return BaseEstimator.__sklearn_clone__(self)  # type: ignore[arg-type]
+        return BaseEstimator.__sklearn_clone__(self)
 
     # -- fitting ---------------------------------------------------------------------
 
@@ -138,11 +150,17 @@ class _Estimator:
 
         Returns:
             The estimator.
+
+        Raises:
+            UsageError: for a parameter that names no placeholder of the declaration,
+                or a ``model`` that is not a declaration.
         """
         from kerakit.runs.train import fit
 
+        self._declaration()  # a bad `model` fails before the data is looked at
+        self._check_values()
         X, y = self._check_fit_data(X, y)
-        targets = self._process_target(y, reset=True)  # type: ignore[attr-defined]
+        targets = self._process_target(y, reset=True)
         decl, dataset = self._dataset(X, targets)
         values = {k: self._values.get(param_name(k), p.default)
                   for k, p in decl.hyperparameters().items()}
@@ -150,7 +168,7 @@ class _Estimator:
         with tempfile.TemporaryDirectory(prefix="kerakit-estimator-") as folder:
             run = fit(decl, dataset, out=Path(folder) / "run", verbose=self.verbose,
                       epochs=self.epochs, batch_size=self.batch_size, seed=self.random_state,
-                      sampler=FixedSampler(values), track=tuple(self.track), **kwargs)
+                      sampler=FixedSampler(values), track=self.track, **kwargs)
             self._model_file = (Path(folder) / "run" / "model.keras").read_bytes()
         self.model_ = run.model
         self.history_ = run.history
@@ -160,13 +178,13 @@ class _Estimator:
 
     def _check_fit_data(self, X: Any, y: Any) -> tuple[Any, np.ndarray]:
         if is_table(X):
-            validate_data(self, X, reset=True, skip_check_array=True)  # type: ignore[arg-type]
+            validate_data(self, X, reset=True, skip_check_array=True)
             y = np.asarray(y)
             if len(y) != len(X):
                 raise ValueError(f"Found input variables with inconsistent numbers of samples: "
                                  f"[{len(X)}, {len(y)}]")
             return X, y
-        X, y = validate_data(self, X, y, dtype="float32",  # type: ignore[arg-type]
+        X, y = validate_data(self, X, y, dtype="float32",
                              multi_output=self._task == "regression", y_numeric=False)
         return X, y
 
@@ -201,17 +219,18 @@ class _Estimator:
         """The model's outputs for ``X``, checked like the training features."""
         from kerakit.engine.inputs import model_x
 
-        check_is_fitted(self)  # type: ignore[arg-type]
+        check_is_fitted(self)
         if is_table(X):
-            validate_data(self, X, reset=False, skip_check_array=True)  # type: ignore[arg-type]
+            validate_data(self, X, reset=False, skip_check_array=True)
         else:
-            X = validate_data(self, X, reset=False, dtype="float32")  # type: ignore[arg-type]
+            X = validate_data(self, X, reset=False, dtype="float32")
         x = model_x(encode_features(X, self.columns_, self))
-        return np.asarray(self.model_.predict(x, verbose=0))
+        # scikit-learn's scorers and checks expect float64, as its own estimators give
+        return np.asarray(self.model_.predict(x, verbose=0), dtype="float64")
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (a classifier) or values (a regressor) for ``X``."""
-        return self._reverse_process_target(self._outputs(X))  # type: ignore[attr-defined]
+        return self._reverse_process_target(self._outputs(X))
 
     # -- pickling: through the .keras format --------------------------------------------
 
@@ -302,3 +321,8 @@ class Regressor(_Estimator, keras.wrappers.SKLearnRegressor):
     """
 
     _task = "regression"
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # the head gets one unit per target column
+        return tags

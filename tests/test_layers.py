@@ -21,6 +21,7 @@ LAYERS = [
     ("kerakit.runs", 6),
     ("kerakit.deploy", 7), ("kerakit.tuning", 7),
     ("kerakit.testing", 8), ("kerakit.authoring", 8),
+    ("kerakit.estimators", 8), ("kerakit.estimator_data", 8),  # kk.fit behind scikit-learn
     ("kerakit", 9),  # the public facade: only the command line may go through it
     ("kerakit.cli", 10), ("kerakit.__main__", 10),
 ]

@@ -1,6 +1,6 @@
 """The plugin packages' own test suites, run against the pip-installed packages.
 
-One fresh ``pytest`` process runs all four suites, one after another (it
+One fresh ``pytest`` process runs all five suites, one after another (it
 imports TensorFlow once); each package's test here checks its share of the
 JUnit report: every test of the suite ran and passed, none was skipped.
 """
@@ -17,7 +17,8 @@ from conftest import ROOT, cli_env
 
 #: Each package and the number of tests its suite holds (vision and tabular have one
 #: conformance test per component: a new component adds one).
-SUITES = {"kerakit-optuna": 11, "kerakit-mlflow": 5, "kerakit-vision": 10, "kerakit-tabular": 11}
+SUITES = {"kerakit-optuna": 11, "kerakit-mlflow": 5, "kerakit-vision": 10, "kerakit-tabular": 11,
+          "kerakit-wandb": 5}
 
 
 @pytest.fixture(scope="module")

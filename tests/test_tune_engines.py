@@ -235,3 +235,13 @@ def _in_keras_tuner_domain(p, value) -> bool:
         return False
     return not p.step or abs((value - p.min_value) / p.step - round((value - p.min_value)
                                                                      / p.step)) < 1e-6
+
+
+def test_the_optuna_grid_runs_every_point_once(installed_plugins, tmp_path):
+    decl = iris_space().replace(optimizer=kk.use("adam", learning_rate=hp.Choice([0.01, 0.05])))
+    result = kk.tune(decl, "iris", engine="optuna", tuner="grid", max_trials=10,
+                     out=tmp_path / "t", verbose=0)
+    points = {(r["blocks.0.units"], r["optimizer.learning_rate"]) for r in result.trials}
+    assert len(result.trials) == 4 and points == {(u, lr) for u in (4, 8)
+                                                  for lr in (0.01, 0.05)}
+    assert all(r["status"] == "COMPLETED" for r in result.trials)

@@ -94,3 +94,18 @@ def test_search_options_hold_the_only_defaults():
     with pytest.raises(kk.UsageError, match=r"Invalid value for argument `max_trials`. "
                                             r"Expected an int >= 1. Received: max_trials=0"):
         kerakit.tuning.SearchOptions(max_trials=0)
+
+
+def test_search_options_check_folds_and_parse_a_time_budget():
+    from kerakit.tuning.contract import TunerEngine
+
+    options = kerakit.tuning.SearchOptions(cv=3, time_budget="1.5h")
+    assert (options.cv, options.time_budget) == (3, 5400.0)
+    TunerEngine().check_options(options, {})  # the base engine accepts every combination
+    with pytest.raises(kk.UsageError, match=r"Invalid value for argument `cv`. Expected None "
+                                            r"or an integer >= 2 \(the number of folds\). "
+                                            r"Received: cv=1"):
+        kerakit.tuning.SearchOptions(cv=1)
+    with pytest.raises(kk.UsageError, match=r"Invalid value for argument `time_budget`.*"
+                                            r"Received: time_budget='20 minutes'"):
+        kerakit.tuning.SearchOptions(time_budget="20 minutes")

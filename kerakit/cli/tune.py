@@ -12,8 +12,8 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from kerakit.cli.arguments import NON_NEGATIVE, POSITIVE
-from kerakit.cli.train import add_data_arguments
+from kerakit.cli.arguments import FOLDS, NON_NEGATIVE, POSITIVE
+from kerakit.cli.train import add_data_arguments, add_fit_settings
 from kerakit.tuning.options import SearchOptions
 
 DEFAULT_ENGINE = "keras_tuner"
@@ -68,6 +68,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", help="logged metric to optimise (default: val_accuracy for "
                    "classifiers, val_loss otherwise)")
     p.add_argument("--seed", type=NON_NEGATIVE, help="seed of the search and the models")
+    p.add_argument("--cv", type=FOLDS, metavar="K",
+                   help="score each trial by its mean validation objective over K stratified "
+                   "folds of the training rows (the same folds for every trial); trials.csv "
+                   "gets the per-fold scores and their std")
+    p.add_argument("--time-budget", metavar="DURATION",
+                   help="the search's total time, e.g. 90s, 20m, 1.5h (seconds without a unit): "
+                   "no trial starts after it, a running one stops at its next epoch end; "
+                   "a resumed search counts the time already spent")
+    add_fit_settings(p)
     p.add_argument("--out", help="tuning directory (default: tuning/<name>)")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     p.add_argument("--retrain-best", action="store_true",
@@ -97,14 +106,16 @@ def run_tune(args: argparse.Namespace) -> int:
     Raises:
         UsageError: for ``--chief`` / ``--worker`` with another engine than keras_tuner.
     """
-    from kerakit.cli.train import declaration_and_data
+    from kerakit.cli.train import declaration_and_data, with_fit_settings
     from kerakit.errors import UsageError
     from kerakit.tuning.search import tune
 
     # with no recipe, a table or an image folder gets the default declaration's search space
     decl, data, _ = declaration_and_data(args)
+    decl = with_fit_settings(decl, args)  # --class-weight, --no-keep-best
     options = {"tuner": args.tuner, "objective": args.objective, "max_trials": args.max_trials,
-               "max_epochs": args.max_epochs, "out": args.out, "seed": args.seed}
+               "max_epochs": args.max_epochs, "out": args.out, "seed": args.seed,
+               "cv": args.cv, "time_budget": args.time_budget}
     engine_options = {dest: getattr(args, dest) for dest in getattr(args, "engine_dests", ())
                       if getattr(args, dest, None) is not None}
     # With --json, main() sends whatever is printed here (progress) to stderr.
@@ -136,17 +147,25 @@ def _report(result: Any, as_json: bool) -> None:
         "trials": len(result.trials),
         "completed": sum(1 for t in result.trials if t["status"] == "COMPLETED"),
         "pruned": sum(1 for t in result.trials if t["status"] == "PRUNED"),
-        "failed": sum(1 for t in result.trials if t["status"] not in ("COMPLETED", "PRUNED")),
+        "failed": sum(1 for t in result.trials
+                      if t["status"] not in ("COMPLETED", "PRUNED", "STOPPED")),
     }
+    stopped = sum(1 for t in result.trials if t["status"] == "STOPPED")
+    if stopped:
+        document["stopped"] = stopped  # by the time budget
+    if "time_spent" in result.extra:
+        document["time_spent"] = result.extra["time_spent"]
     if result.best_run is not None:
         document["best_run"] = {"dir": str(result.best_run.dir),
                                 "test": result.best_run.metrics}
     if as_json:
         print_json(document)
         return
+    stopped = f", {document['stopped']} stopped by the time budget" \
+        if "stopped" in document else ""
     print(f"\nbest {result.objective}: {result.best_score:.4f} "
           f"({document['completed']} completed, {document['pruned']} pruned, "
-          f"{document['failed']} failed)")
+          f"{document['failed']} failed{stopped})")
     for name, value in result.best_hyperparameters.items():
         print(f"  {name} = {value}")
     print(f"outputs: {result.directory} (best_declaration.json, trials.csv, tuning.png)")

@@ -63,7 +63,8 @@ class Plan:
         ('classification', 'sparse_categorical_crossentropy')
     """
 
-    def __init__(self, declaration: Model, registry: Registry, source: Model | None = None):
+    def __init__(self, declaration: Model, registry: Registry,
+                 source: Model | None = None) -> None:
         self.declaration = declaration
         self.source = source if source is not None else declaration
         self.registry = registry

@@ -22,13 +22,17 @@ if TYPE_CHECKING:
     from kerakit.tuning.objective import direction
     from kerakit.tuning.options import SearchOptions
     from kerakit.tuning.result import TuneResult
+    from kerakit.tuning.trial import TrialFailed, cv_columns, train_trial
 
 __all__ = [
     "Search",
     "SearchOptions",
+    "TrialFailed",
     "TuneResult",
     "TunerEngine",
+    "cv_columns",
     "direction",
+    "train_trial",
     "tuner_engines",
 ]
 
@@ -37,8 +41,11 @@ _LAZY = {
     "Search": "kerakit.tuning.checked_search",
     "SearchOptions": "kerakit.tuning.options",
     "TuneResult": "kerakit.tuning.result",
+    "TrialFailed": "kerakit.tuning.trial",
     "TunerEngine": "kerakit.tuning.contract",
     "direction": "kerakit.tuning.objective",
+    "cv_columns": "kerakit.tuning.trial",
+    "train_trial": "kerakit.tuning.trial",
     "tuner_engines": "kerakit.tuning.engines",
 }
 

@@ -14,19 +14,27 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kerakit.data import Dataset
-from kerakit.declaration.model import Model
-from kerakit.engine.plan import Plan, plan
+from kerakit.engine.plan import Plan
 from kerakit.errors import KerakitError
+from kerakit.fileops import write_atomic
 from kerakit.tuning.search_space import TunerSampler
+from kerakit.tuning.trial import TrialFailed, TrialScores, cv_columns, train_trial
+
+if TYPE_CHECKING:
+    from kerakit.tuning.checked_search import Search
 
 PROJECT = "search"
 TRIAL_FILE = "kerakit_trial.json"
 
 
 def hypermodel_class() -> type:
+    """The KerasTuner ``HyperModel`` class that trains a search's trials.
+
+    Long because it holds the subclass's body: the class is made here, not at
+    module level, so that KerasTuner is imported only when a search runs.
+    """
     import keras
     import keras_tuner as kt
 
@@ -34,45 +42,62 @@ def hypermodel_class() -> type:
         """A declaration as a KerasTuner HyperModel: one plan per trial.
 
         KerasTuner calls ``build(hp)`` then ``fit(hp, model)`` with the same
-        ``hp``; the plan made in ``build`` is kept for that ``fit``.
+        ``hp``; the plan made in ``build`` is kept for that ``fit``. With
+        ``cv``, ``fit`` trains one model per fold and returns their mean score.
         """
 
-        def __init__(self, decl: Model, registry: Any, data: Dataset,
-                     max_epochs: int | None) -> None:
-            super().__init__(name=decl.name)
-            self.decl, self.registry, self.data = decl, registry, data
-            self.max_epochs = max_epochs
+        def __init__(self, search: Search) -> None:
+            super().__init__(name=search.decl.name)
+            self.search = search
             self._trial: tuple[Any, Plan] | None = None
             self.tracking_callbacks: list[Any] = []  # the trial's, set by the tuner
             self.trained: Any = None
+            self.scores: TrialScores | None = None  # the last trial's, read by the tuner
 
         def plan_for(self, hp: Any) -> Plan:
             if self._trial is None or self._trial[0] is not hp:
-                self._trial = (hp, plan(self.decl, TunerSampler(hp), registry=self.registry))
+                self._trial = (hp, self.search.trial_plan(TunerSampler(hp)))
             return self._trial[1]
 
         def build(self, hp: Any) -> Any:
             try:
                 # the plan re-applies the seed: KerasTuner cleared the session before the trial
-                return self.plan_for(hp).build(adapt_data=self.data.x_train)
+                return self.plan_for(hp).build(adapt_data=self.search.dataset.x_train)
             except KerakitError as exc:
                 raise kt.errors.FailedTrialError(f"cannot build: {exc}") from exc
 
         def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
             trial_plan = self.plan_for(hp)
+            if self.search.folds:
+                return self._fit_folds(trial_plan, kwargs.get("callbacks", []))
             kwargs.pop("verbose", None)
             epochs = kwargs.pop("epochs", None) or int(trial_plan.declaration.epochs)
-            if self.max_epochs:
-                epochs = min(epochs, self.max_epochs)
+            if self.search.options.max_epochs:
+                epochs = min(epochs, self.search.options.max_epochs)
+            stop = self.search.clock.callback()
             callbacks = [*kwargs.pop("callbacks", []), *trial_plan.callbacks(run_dir=None),
-                         keras.callbacks.TerminateOnNaN(), *self.tracking_callbacks]
-            history = model.fit(**trial_plan.fit_inputs(self.data, model=model), epochs=epochs,
-                                callbacks=callbacks, verbose=0, **kwargs)
+                         keras.callbacks.TerminateOnNaN(), stop, *self.tracking_callbacks]
+            history = model.fit(**trial_plan.fit_inputs(self.search.dataset, model=model),
+                                epochs=epochs, callbacks=callbacks, verbose=0, **kwargs)
             losses = history.history.get("loss", [])
             if not losses or not all(math.isfinite(v) for v in losses):
                 raise kt.errors.FailedTrialError("the loss became NaN or infinite")
             self.trained = model
+            if stop.stopped_at is not None:
+                self.scores = _partial(history.history.get(self.search.objective, []),
+                                       self.search.direction, stop.stopped_at)
             return history
+
+        def _fit_folds(self, trial_plan: Plan, callbacks: list[Any]) -> float:
+            try:
+                scores = train_trial(self.search, trial_plan,
+                                     callbacks=[*callbacks, *self.tracking_callbacks])
+            except TrialFailed as exc:
+                raise kt.errors.FailedTrialError(str(exc)) from exc
+            self.scores, self.trained = scores, scores.model
+            if scores.score is None:
+                raise kt.errors.FailedTrialError(scores.stopped or "no fold was scored")
+            return scores.score
 
     return DeclarationHyperModel
 
@@ -107,17 +132,23 @@ def tuner_class(name: str) -> type:
             if self.events is not None:
                 self.events.trial_started(trial.trial_id, dict(trial.hyperparameters.values))
             # experiment trackers listening to the search get the trial's epochs and model
-            self.hypermodel.trained = None
+            self.hypermodel.trained, self.hypermodel.scores = None, None
             self.hypermodel.tracking_callbacks = [
                 cb for listener in getattr(self.events, "listeners", ())
                 if hasattr(listener, "trial_callbacks")
                 for cb in listener.trial_callbacks(trial.trial_id)]
 
         def on_trial_end(self, trial: Any) -> None:
+            scores = self.hypermodel.scores
+            if scores is not None and scores.stopped and trial.status == "COMPLETED":
+                trial.status = "STOPPED"  # scored on less than it asked for: not a candidate
             super().on_trial_end(trial)
             record = {"seconds": round(time.time() - self.trial_started, 2),
                       "worker": os.environ.get("KERASTUNER_TUNER_ID", "local"),
-                      "reason": _reason(trial.message)}
+                      "reason": (scores.stopped if scores is not None and scores.stopped
+                                 else _reason(trial.message)),
+                      **(scores.record() if scores is not None else {}),
+                      "partial_score": scores.score if scores is not None else None}
             write_json(Path(self.get_trial_dir(trial.trial_id)) / TRIAL_FILE, record)
             self.done_here += 1
             if self.verbose:
@@ -129,19 +160,22 @@ def tuner_class(name: str) -> type:
                                          Path(self.get_trial_dir(trial.trial_id)))
             if self.events is not None:
                 score = self.oracle.get_trial(trial.trial_id).score
-                self.events.trial_finished({"trial": trial.trial_id, "status": trial.status,
-                                            "score": score, **record,
-                                            **trial.hyperparameters.values})
+                self.events.trial_finished(
+                    {"trial": trial.trial_id, "status": trial.status,
+                     "score": score if score is not None else record["partial_score"],
+                     **cv_columns(record, self.events.options.cv),
+                     **{k: record[k] for k in ("seconds", "worker", "reason")},
+                     **trial.hyperparameters.values})
 
         def _progress_line(self, trial: Any) -> str:
             finished = [t for t in self.oracle.trials.values()
-                        if t.status in ("COMPLETED", "FAILED", "INVALID")] \
+                        if t.status in ("COMPLETED", "FAILED", "INVALID", "STOPPED")] \
                 if hasattr(self.oracle, "trials") else []
             count = max(len(finished), self.done_here)
             elapsed = time.time() - self.started
             total = f"/{self.total}" if self.total else ""
             trial = self.oracle.get_trial(trial.trial_id)  # a worker's copy lacks the score
-            score = f"{trial.score:.4f}" if trial.score is not None else "failed"
+            score = f"{trial.score:.4f}" if trial.score is not None else trial.status.lower()
             best = self.oracle.get_best_trials(1)
             best_text = f"{best[0].score:.4f}" if best and best[0].score is not None else "-"
             eta = ""
@@ -155,15 +189,22 @@ def tuner_class(name: str) -> type:
     return ReportingTuner
 
 
-def trial_rows(loaded: Any, directory: Path) -> list[dict[str, Any]]:
-    """One row per trial, in trial order, with kerakit's timing records."""
+def trial_record(directory: Path, trial_id: str) -> dict[str, Any]:
+    """kerakit's record of a trial: seconds, worker, reason, fold scores and epochs."""
+    path = directory / PROJECT / f"trial_{trial_id}" / TRIAL_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def trial_rows(loaded: Any, directory: Path, cv: int | None = None) -> list[dict[str, Any]]:
+    """One row per trial, in trial order, with kerakit's records (and folds with ``cv``)."""
     rows = []
     for trial in sorted(loaded.oracle.trials.values(), key=lambda t: t.trial_id):
-        record_path = directory / PROJECT / f"trial_{trial.trial_id}" / TRIAL_FILE
-        record = json.loads(record_path.read_text()) if record_path.exists() else {}
+        record = trial_record(directory, trial.trial_id)
         values = {k: v for k, v in trial.hyperparameters.values.items()
                   if not k.startswith("tuner/")}
-        rows.append({"trial": trial.trial_id, "status": trial.status, "score": trial.score,
+        score = trial.score if trial.score is not None else record.get("partial_score")
+        rows.append({"trial": trial.trial_id, "status": trial.status, "score": score,
+                     **cv_columns(record, cv),
                      "seconds": record.get("seconds"), "worker": record.get("worker"),
                      "reason": record.get("reason") or _reason(trial.message), **values})
     return rows
@@ -190,12 +231,7 @@ def patched_keras_tuner() -> Iterator[None]:
 
     def save_json(path: str, obj: Any) -> str:
         text = json.dumps(obj)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, text)
         return text
 
     utils.save_json = save_json
@@ -207,6 +243,16 @@ def patched_keras_tuner() -> Iterator[None]:
     finally:
         utils.save_json = original
         del conditions.print
+
+
+def _partial(values: list[float], direction: str, stopped_at: int) -> TrialScores:
+    """A trial the time budget stopped: its best epoch so far, kept as a partial score."""
+    scores = TrialScores(stopped=f"time budget spent at epoch {stopped_at}")
+    finite = [(v, i) for i, v in enumerate(values) if math.isfinite(v)]
+    if finite:
+        value, index = (max if direction == "max" else min)(finite)
+        scores.scores, scores.best_epochs = [float(value)], [index + 1]
+    return scores
 
 
 def _reason(message: str | None) -> str:
@@ -222,6 +268,4 @@ def _clock(seconds: float) -> str:
 
 
 def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, default=str))

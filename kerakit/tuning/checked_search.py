@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from kerakit.data import Dataset
 from kerakit.declaration.model import FixedSampler, Model, Sampler, resolve
 from kerakit.engine.plan import Plan, plan
-from kerakit.tuning.adapter import write_json
+from kerakit.fileops import atomic_path, write_atomic
+from kerakit.tuning.budget import SearchClock
 from kerakit.tuning.objective import direction
 from kerakit.tuning.options import SearchOptions
 from kerakit.tuning.result import TuneResult
@@ -34,6 +36,8 @@ class Search:
         options: How to search; ``options.tuner`` is already the engine's.
         objective: The logged metric the search optimises.
         listeners: Told of each trial's start and end.
+        clock: The time spent against ``options.time_budget``; set by
+            :func:`kerakit.tune` for the search's directory.
     """
 
     decl: Model
@@ -42,6 +46,20 @@ class Search:
     options: SearchOptions
     objective: str
     listeners: list[Any] = field(default_factory=list)
+    clock: SearchClock = field(default_factory=lambda: SearchClock(None, None, None))
+
+    @functools.cached_property
+    def folds(self) -> list[Dataset] | None:
+        """With ``options.cv``, the folds every trial is scored on; else ``None``.
+
+        Made once per search from the stored data and the declaration's seed,
+        so every trial, and every worker process, gets the same paired folds.
+        """
+        if not self.options.cv:
+            return None
+        from kerakit.sources.folds import fold_datasets
+
+        return fold_datasets(self.dataset, self.options.cv, seed=int(self.decl.seed or 0))
 
     @property
     def direction(self) -> str:
@@ -59,6 +77,7 @@ class Search:
 
     def trial_finished(self, row: dict[str, Any]) -> None:
         """An engine calls this when a trial ends, with its ``trials.csv`` row."""
+        self.clock.save()  # a search killed later still counts the time it spent
         for listener in self.listeners:
             listener.trial_finished(row)
 
@@ -85,15 +104,13 @@ class Search:
 
         best = resolve(self.decl, FixedSampler(values))
         directory.mkdir(parents=True, exist_ok=True)
-        tag = f"tmp-{os.getpid()}"  # one temporary name per process
-        write_json(directory / f"best_hyperparameters.{tag}.json", values)
-        os.replace(directory / f"best_hyperparameters.{tag}.json",
-                   directory / "best_hyperparameters.json")
-        (directory / f"best_declaration.{tag}.json").write_text(best.to_json())
-        os.replace(directory / f"best_declaration.{tag}.json",
-                   directory / "best_declaration.json")
-        write_trials_csv(trials, directory / f"trials.{tag}.csv")
-        os.replace(directory / f"trials.{tag}.csv", directory / "trials.csv")
-        plot_tuning(trials, directory / f"tuning.{tag}.png", self.objective, self.direction)
-        os.replace(directory / f"tuning.{tag}.png", directory / "tuning.png")
+        write_atomic(directory / "best_hyperparameters.json",
+                     json.dumps(values, indent=2, default=str))
+        write_atomic(directory / "best_declaration.json", best.to_json())
+        with atomic_path(directory / "trials.csv") as tmp:
+            write_trials_csv(trials, tmp)
+        shown = [{k: v for k, v in row.items() if k not in ("score_std", "fold_scores")}
+                 for row in trials]  # per-fold columns are not hyperparameters to plot
+        with atomic_path(directory / "tuning.png") as tmp:
+            plot_tuning(shown, tmp, self.objective, self.direction)
         return TuneResult(values, best, trials, model, directory, score, self.objective, epochs)

@@ -18,6 +18,7 @@ from kerakit.errors import UsageError
 
 if TYPE_CHECKING:
     from kerakit.tuning.checked_search import Search
+    from kerakit.tuning.options import SearchOptions
     from kerakit.tuning.result import TuneResult
 
 
@@ -104,6 +105,24 @@ class TunerEngine:
             raise UsageError(f"Invalid option for the engine `{self.name}`. Expected one of: "
                              f"{accepted}. Received: {unknown[0]}={options[unknown[0]]!r}")
 
+    def check_options(self, options: SearchOptions, engine_options: Mapping[str, Any]) -> None:
+        """Refuse a combination of search options this engine cannot run (say ``cv`` with a tuner).
+
+        Called after :meth:`check_request`, before the data is loaded. The
+        default accepts everything.
+
+        Example:
+            >>> from kerakit.tuning.options import SearchOptions
+            >>> TunerEngine().check_options(SearchOptions(cv=3), {})
+
+        Args:
+            options: The search options, with ``cv`` and ``time_budget``.
+            engine_options: The engine's keyword options.
+
+        Raises:
+            UsageError: naming what was expected and what was received.
+        """
+
     def search(self, search: Search, directory: Path, *, overwrite: bool,
                workers: int | None, **options: Any) -> TuneResult:
         """Run (or join, or resume) the search; return its result with the outputs written.
@@ -114,7 +133,10 @@ class TunerEngine:
         Args:
             search: The checked search: declaration, default plan, data,
                 options and objective. Its ``trial_plan``, ``trial_started``,
-                ``trial_finished`` and ``finish`` are the engine's tools.
+                ``trial_finished`` and ``finish`` are the engine's tools, and
+                :func:`kerakit.tuning.trial.train_trial` trains a trial on the
+                search's folds (``options.cv``) within its time budget
+                (``search.clock``).
             directory: The tuning directory.
             overwrite: Start afresh instead of resuming.
             workers: Local worker processes, when ``supports_workers``.

@@ -7,7 +7,7 @@ from pathlib import Path
 #: Where a local distributed search keeps the checked search for its processes.
 SPEC_DIR = ".kerakit_search"
 #: What makes a directory recognisably a tuning directory, safe to start afresh.
-TUNING_MARKERS = ("best_declaration.json", "search", SPEC_DIR)
+TUNING_MARKERS = ("best_declaration.json", "search", SPEC_DIR, "time_spent.json")
 
 
 def check_tuning_dir(directory: Path, overwrite: bool) -> None:

@@ -8,12 +8,12 @@ intact), never as object arrays, which ``np.load`` refuses without pickle.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kerakit.data import Dataset
+from kerakit.fileops import write_atomic
 from kerakit.sources.stored import open_dataset, save_dataset
 from kerakit.tuning.directory import SPEC_DIR
 
@@ -34,10 +34,10 @@ def write_spec(search: Search, directory: Path) -> None:
     folder = directory / SPEC_DIR
     folder.mkdir(parents=True, exist_ok=True)
     save_dataset(search.dataset, folder / "data")
+    # one deadline for every process: the budget counts the search's time, not each one's
     spec = {"declaration": search.decl.to_dict(), "options": asdict(search.options),
-            "objective": search.objective}
-    (folder / "spec.tmp.json").write_text(json.dumps(spec, indent=2, default=str))
-    os.replace(folder / "spec.tmp.json", folder / "spec.json")
+            "objective": search.objective, "deadline": search.clock.deadline}
+    write_atomic(folder / "spec.json", json.dumps(spec, indent=2, default=str))
 
 
 def read_spec(directory: Path) -> tuple[dict[str, Any], Dataset]:
@@ -50,7 +50,7 @@ def read_spec(directory: Path) -> tuple[dict[str, Any], Dataset]:
         directory: The tuning directory.
 
     Returns:
-        The spec (declaration, options, objective) and the dataset.
+        The spec (declaration, options, objective, deadline) and the dataset.
     """
     folder = directory / SPEC_DIR
     return json.loads((folder / "spec.json").read_text()), open_dataset(folder / "data")

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kerakit.errors import KerakitError
+from kerakit.errors import KerakitError, UsageError
 from kerakit.hookspecs import Register, hookimpl
 from kerakit.tuning.contract import TunerEngine
 
@@ -34,6 +34,18 @@ class KerasTunerEngine(TunerEngine):
     name = DEFAULT_ENGINE
     tuners = ("random", "bayesian", "hyperband", "grid")
     supports_workers = True
+
+    def check_options(self, options: Any, engine_options: Any) -> None:
+        """Refuse ``cv`` with Hyperband, which carries a model over from an earlier bracket.
+
+        Raises:
+            UsageError: for ``cv`` with ``tuner="hyperband"``.
+        """
+        if options.cv and options.tuner == "hyperband":
+            raise UsageError("Invalid value for argument `cv` with tuner='hyperband'. Expected "
+                             "None: Hyperband resumes a trial's model from an earlier bracket, "
+                             "which has no fold. Use random or bayesian with cv. "
+                             f"Received: cv={options.cv!r}")
 
     def search(self, search: Search, directory: Path, *, overwrite: bool,
                workers: int | None, **options: Any) -> TuneResult:
@@ -84,8 +96,7 @@ def make_tuner(search: Search, directory: Path, overwrite: bool) -> Any:
     from kerakit.tuning.adapter import PROJECT, hypermodel_class, tuner_class
 
     o = search.options
-    hypermodel = hypermodel_class()(search.decl, search.default.registry, search.dataset,
-                                     o.max_epochs)
+    hypermodel = hypermodel_class()(search)
     common = {"objective": kt.Objective(search.objective, search.direction),
               "seed": int(search.decl.seed or 0), "directory": str(directory),
               "project_name": PROJECT, "overwrite": overwrite,
@@ -99,7 +110,23 @@ def make_tuner(search: Search, directory: Path, overwrite: bool) -> Any:
         instance.total = o.max_trials
     instance.events = search
     instance.verbose = o.verbose
+    _no_trial_after_budget(instance.oracle, search)
     return instance
+
+
+def _no_trial_after_budget(oracle: Any, search: Search) -> None:
+    """Make the oracle (or a worker's client of it) stop the search once the budget is spent."""
+    import keras_tuner as kt
+
+    create_trial = oracle.create_trial
+
+    def budgeted(tuner_id: str) -> Any:
+        if search.clock.expired():  # the search loop ends on a stopped trial
+            return kt.engine.trial.Trial(kt.HyperParameters(),
+                                         status=kt.engine.trial.TrialStatus.STOPPED)
+        return create_trial(tuner_id)
+
+    oracle.create_trial = budgeted
 
 
 def collect(search: Search, directory: Path) -> TuneResult:
@@ -118,14 +145,18 @@ def collect(search: Search, directory: Path) -> TuneResult:
     Raises:
         KerakitError: if every trial failed.
     """
-    from kerakit.tuning.adapter import trial_rows
+    from kerakit.tuning.adapter import trial_record, trial_rows
+    from kerakit.tuning.trial import TrialScores
 
     with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner announces the reload
         loaded = make_tuner(search, directory, overwrite=False)
-    trials = trial_rows(loaded, directory)
+    trials = trial_rows(loaded, directory, search.options.cv)
     completed = [t for t in loaded.oracle.trials.values() if t.status == "COMPLETED"]
     if not completed:
         reasons = "; ".join(sorted({r["reason"] for r in trials if r["reason"]})) or "unknown"
+        if search.clock.expired():
+            raise KerakitError("No trial finished within the time budget; no best "
+                               f"declaration. Reasons: {reasons}")
         raise KerakitError(f"Every trial failed; no best declaration. Reasons: {reasons}")
     best_trial = loaded.oracle.get_best_trials(1)[0]
     values = {k: v for k, v in best_trial.hyperparameters.values.items()
@@ -137,6 +168,9 @@ def collect(search: Search, directory: Path) -> TuneResult:
     except Exception:  # the weights may be missing after an interrupted search
         best_model = None
     epochs = int(best_trial.best_step) + 1
+    if search.options.cv:  # the median of the folds' best epochs, as kk.fit(cv=K) retrains
+        folds = trial_record(directory, best_trial.trial_id).get("best_epochs")
+        epochs = TrialScores(best_epochs=folds).epochs or epochs
     return search.finish(directory, trials, values, best_trial.score, epochs, best_model)
 
 

@@ -20,6 +20,7 @@ from kerakit.data import Dataset
 from kerakit.declaration.model import Model
 from kerakit.engine.plan import plan
 from kerakit.errors import DataError, DeclarationError
+from kerakit.tuning.budget import SearchClock, parse_duration
 from kerakit.tuning.checked_search import Search
 from kerakit.tuning.directory import check_tuning_dir
 from kerakit.tuning.engines import DEFAULT_ENGINE, get_engine
@@ -51,6 +52,8 @@ def tune(
     engine: str | None = None,
     track: Sequence[str] = (),
     verbose: int = _DEFAULTS.verbose,
+    cv: int | None = None,
+    time_budget: str | float | None = None,
     **engine_options: Any,
 ) -> TuneResult:
     """Search a declaration's hyperparameters with a tuner engine (KerasTuner by default).
@@ -83,6 +86,14 @@ def tune(
         engine: The tuner engine's name (see :func:`kerakit.tuner_engines`).
         track: Experiment trackers told of the search and each trial.
         verbose: ``0`` silences the per-trial progress lines.
+        cv: Score each trial by the mean of its validation objective over this
+            many stratified folds of the training rows (each fold's model at
+            its best epoch); the folds are fixed by the seed, the same for
+            every trial. ``trials.csv`` gets each trial's fold scores and std.
+        time_budget: The search's total time, such as ``"20m"``, ``"90s"``,
+            ``"1.5h"`` or seconds: no trial starts after it, a running one
+            stops at its next epoch end, and a resumed search counts the time
+            already spent.
         **engine_options: The engine's own options, such as Optuna's ``storage``.
 
     Returns:
@@ -90,7 +101,7 @@ def tune(
 
     Raises:
         UsageError: for an unknown engine or tuner, an option the engine does
-            not take, or a count below 1.
+            not take, a count below 1, ``cv`` below 2 or a bad ``time_budget``.
         DeclarationError: for an empty search space, a continuous range in a
             grid search, or an objective that is not logged.
         FileExistsError: if ``overwrite`` would delete a non-tuning directory.
@@ -100,10 +111,12 @@ def tune(
     runner = get_engine(engine or DEFAULT_ENGINE)
     tuner = tuner or runner.default_tuner
     options = SearchOptions(tuner, objective, max_trials, max_epochs,
-                            max_consecutive_failed_trials, verbose)
+                            max_consecutive_failed_trials, verbose, cv,
+                            parse_duration(time_budget))
     if workers is not None:
         check_count("workers", workers, "None or an int >= 1")
     runner.check_request(tuner, workers, engine_options)
+    runner.check_options(options, engine_options)
     search = prepare(decl, data, options, seed=seed, target=target)
     result = _run(runner, search, directory, overwrite, workers, track, engine_options)
     if retrain_best:
@@ -145,12 +158,18 @@ def _run(runner: Any, search: Search, directory: Path, overwrite: bool, workers:
             else hold_lock(directory, "tuning directory"))
     with lock:
         check_tuning_dir(directory, overwrite)
+        search.clock = SearchClock.start(directory, search.options.time_budget,
+                                         overwrite=overwrite)
         tracking = _search_tracking(search, track)
-        with tracking.search_run(search.decl.name, directory) as outcome:
-            result = runner.search(search, directory, overwrite=overwrite, workers=workers,
-                                   **engine_options)
-            if result.best_score is not None:
-                outcome.metrics = {search.objective: float(result.best_score)}
+        try:
+            with tracking.search_run(search.decl.name, directory) as outcome:
+                result = runner.search(search, directory, overwrite=overwrite,
+                                       workers=workers, **engine_options)
+                if result.best_score is not None:
+                    outcome.metrics = {search.objective: float(result.best_score)}
+        finally:
+            search.clock.save()
+    result.extra.setdefault("time_spent", round(search.clock.spent(), 2))
     return result
 
 
@@ -212,8 +231,8 @@ def retrain(best: Model, data: Dataset, out: Path, epochs: int,
             track: Sequence[str] = ()) -> Any:
     """Train the best declaration on train + validation, then evaluate on test.
 
-    Early stopping is dropped, since the validation data is now trained on;
-    the run lasts ``epochs``, where the best trial peaked.
+    Early stopping and keep-best are off, since the validation data is now
+    trained on; the run lasts ``epochs``, where the best trial peaked.
 
     Example:
         >>> run = retrain(result.best, dataset, Path("tuning/x/best_run"), 12)  # doctest: +SKIP
@@ -231,8 +250,9 @@ def retrain(best: Model, data: Dataset, out: Path, epochs: int,
         np.concatenate([data.y_train, data.y_val]), data.x_val, data.y_val, data.x_test,
         data.y_test, task=data.task, class_names=data.class_names)
     callbacks = [c for c in best.callbacks if c.short_name not in ("early_stopping",)]
-    return fit(best.replace(callbacks=callbacks, epochs=epochs), merged, out=out,
-               overwrite=True, verbose=0, track=track)
+    # its validation rows are trained on, so they cannot choose an epoch: the count is fixed
+    return fit(best.replace(callbacks=callbacks, epochs=epochs, keep_best=False), merged,
+               out=out, overwrite=True, verbose=0, track=track)
 
 
 def _check_objective(model: Any, data: Dataset, objective: str) -> None:

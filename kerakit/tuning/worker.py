@@ -16,6 +16,7 @@ def main(argv: list[str]) -> int:
     from kerakit.declaration.model import Model
     from kerakit.engine.plan import plan
     from kerakit.tuning.adapter import patched_keras_tuner
+    from kerakit.tuning.budget import SPENT_FILE, SearchClock
     from kerakit.tuning.checked_search import Search
     from kerakit.tuning.handoff import read_spec
     from kerakit.tuning.keras_tuner_engine import make_tuner
@@ -24,8 +25,10 @@ def main(argv: list[str]) -> int:
     directory = Path(argv[0])
     spec, dataset = read_spec(directory)
     decl = Model.from_dict(spec["declaration"])
-    search = Search(decl, plan(decl), dataset, SearchOptions(**spec["options"]),
-                    spec["objective"])
+    options = SearchOptions(**spec["options"])
+    search = Search(decl, plan(decl), dataset, options, spec["objective"],
+                    clock=SearchClock(options.time_budget, spec.get("deadline"),
+                                      directory / SPENT_FILE))
     with patched_keras_tuner():
         make_tuner(search, directory, overwrite=False).search(verbose=0)
     return 0

@@ -25,9 +25,9 @@ from kerakit_optuna.sampler import OptunaSampler, grid_values
 if TYPE_CHECKING:
     from kerakit.tuning import Search
 
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("median", "hyperband", "sha", "wilcoxon", "none")
 STATUS = {"COMPLETE": "COMPLETED", "PRUNED": "PRUNED", "FAIL": "FAILED",
-          "RUNNING": "RUNNING", "WAITING": "WAITING"}
+          "RUNNING": "RUNNING", "WAITING": "WAITING", "STOPPED": "STOPPED"}
 
 
 class OptunaEngine(TunerEngine):
@@ -38,8 +38,11 @@ class OptunaEngine(TunerEngine):
             ``postgresql://...``) or ``journal:PATH``; defaults to
             ``sqlite:///<directory>/optuna.db``.
         study: The study's name; defaults to the declaration's name.
-        pruner: ``"median"`` (default), ``"hyperband"``, ``"none"``, or an
-            ``optuna.pruners.BasePruner``.
+        pruner: ``"median"``, ``"hyperband"``, ``"sha"`` (successive
+            halving), ``"wilcoxon"`` (with ``cv`` only), ``"none"``, or an
+            ``optuna.pruners.BasePruner``. The default is Optuna's own
+            pairing: ``"wilcoxon"`` with ``cv``, else ``"hyperband"`` with
+            the ``bayesian`` (TPE) tuner and ``"median"`` with the others.
         heartbeat: Seconds between a running trial's heartbeats (default 10);
             a trial silent for three heartbeats is marked failed.
     """
@@ -55,8 +58,9 @@ class OptunaEngine(TunerEngine):
                             "sqlite:///<out>/optuna.db); every process given it joins the study")
         parser.add_argument("--study", help="the study's name (default: the declaration's)")
         parser.add_argument("--pruner", choices=PRUNERS,
-                            help="stop unpromising trials from per-epoch reports "
-                            "(default median)")
+                            help="stop unpromising trials from per-epoch (with --cv: per-fold) "
+                            "reports; default: wilcoxon with --cv, hyperband with "
+                            "--tuner bayesian, median otherwise")
 
     def check_request(self, tuner: str, workers: int | None, options: dict[str, Any]) -> None:
         """Refuse a tuner, option, pruner name or heartbeat this engine does not take.
@@ -65,7 +69,7 @@ class OptunaEngine(TunerEngine):
             UsageError: naming what was expected and what was received.
         """
         super().check_request(tuner, workers, options)
-        pruner = options.get("pruner", "median")
+        pruner = options.get("pruner")
         if isinstance(pruner, str) and pruner not in PRUNERS:
             raise UsageError(f"Invalid value for argument `pruner`. Expected one of: "
                              f"{', '.join(PRUNERS)}. Received: pruner={pruner!r}")
@@ -74,8 +78,19 @@ class OptunaEngine(TunerEngine):
             raise UsageError("Invalid value for argument `heartbeat`. Expected seconds > 0. "
                              f"Received: heartbeat={beat!r}")
 
+    def check_options(self, options: Any, engine_options: dict[str, Any]) -> None:
+        """Refuse the Wilcoxon pruner without ``cv``: it compares trials fold by fold.
+
+        Raises:
+            UsageError: for ``pruner="wilcoxon"`` without ``cv``.
+        """
+        if engine_options.get("pruner") == "wilcoxon" and not options.cv:
+            raise UsageError("Invalid value for argument `pruner`. Expected 'wilcoxon' only "
+                             "with cv >= 2: it pairs a trial's fold scores with the best "
+                             "trial's. Received: pruner='wilcoxon' with cv=None")
+
     def search(self, search: Search, directory: Path, *, overwrite: bool, workers: int | None,
-               storage: str | None = None, study: str | None = None, pruner: Any = "median",
+               storage: str | None = None, study: str | None = None, pruner: Any = None,
                heartbeat: float = 10) -> TuneResult:
         import optuna
 
@@ -89,7 +104,8 @@ class OptunaEngine(TunerEngine):
             studies.open_storage(url), name, direction=_optuna_direction(search),
             sampler_for=lambda joined: _sampler(search, budget, joined),
             pruner=_pruner(pruner, search, budget), budget=budget,
-            fingerprint=_fingerprint(search), objective=search.objective, overwrite=overwrite)
+            fingerprint=_fingerprint(search), objective=search.objective, overwrite=overwrite,
+            points=_grid_points(search, budget) if search.options.tuner == "grid" else None)
         loop.run(budget)
         return loop.collect()
 
@@ -117,12 +133,14 @@ class _Loop:
 
         while True:
             studies.fail_stale_trials(self.study, self.grace)
-            trial_id = studies.pop_trial(self.study)
+            # once the time budget is spent no trial starts; the waiting ones stay for a rerun
+            spent = self.search.clock.expired()
+            trial_id = None if spent else studies.pop_trial(self.study)
             if trial_id is not None:
                 self._run_trial(trial_id, budget)
                 continue
-            if not self.study.get_trials(deepcopy=False,
-                                         states=(TrialState.RUNNING, TrialState.WAITING)):
+            pending = (TrialState.RUNNING,) if spent else (TrialState.RUNNING, TrialState.WAITING)
+            if not self.study.get_trials(deepcopy=False, states=pending):
                 return
             time.sleep(min(1.0, self.heartbeat))  # others are still running trials
 
@@ -139,58 +157,69 @@ class _Loop:
             trial.set_user_attr("reason", reason)
             if epochs is not None:
                 trial.set_user_attr("best_epoch", epochs)
+            # Optuna has no stopped state: a trial the time budget stopped is told as pruned
             self.study.tell(trial, value if state == "COMPLETE" else None,
-                            state=getattr(optuna.trial.TrialState, state))
+                            state=getattr(optuna.trial.TrialState,
+                                          "PRUNED" if state == "STOPPED" else state))
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
             reason = "failed by another process (no heartbeat)"  # we were presumed dead
         self.done_here += 1
         if self.search.options.verbose:
             print(self._progress(trial.number, state, value, budget), flush=True)
+        from kerakit.tuning import cv_columns
+
         self.search.trial_finished({"trial": trial.number, "status": STATUS[state],
                                     "score": value, "reason": reason,
+                                    **cv_columns(trial.user_attrs, self.search.options.cv),
                                     "worker": studies.worker_name(), **trial.params})
 
     def _train(self, trial: Any) -> tuple[str, float | None, str, int | None]:
-        """Train one trial: ``(state, score, reason, best epoch)``."""
+        """Train one trial (on every fold with ``cv``): ``(state, score, reason, epochs)``.
+
+        With ``cv`` each fold's score is reported at its fold's index, so a
+        pruner compares trials fold by fold; without, each epoch's objective.
+        """
         import keras
 
         from kerakit.errors import KerakitError as BuildError
+        from kerakit.tuning import TrialFailed, train_trial
 
         search = self.search
         keras.backend.clear_session()  # as KerasTuner does before each trial
         try:
             trial_plan = search.trial_plan(OptunaSampler(trial))
             search.trial_started(str(trial.number), dict(trial.params))
-            model = trial_plan.build(adapt_data=search.dataset.x_train)
         except BuildError as exc:
             return "FAIL", None, f"cannot build: {exc}"[:300], None
-        epochs = int(trial_plan.declaration.epochs)
-        if search.options.max_epochs:
-            epochs = min(epochs, search.options.max_epochs)
-        reporter = _reporter_class()(trial, search.objective)
+        reporter = None if search.folds else _reporter_class()(trial, search.objective)
         # experiment trackers listening to the search report the trial's epochs
         tracking = [cb for listener in search.listeners
                     if hasattr(listener, "trial_callbacks")
                     for cb in listener.trial_callbacks(str(trial.number))]
-        callbacks = [*trial_plan.callbacks(run_dir=None), keras.callbacks.TerminateOnNaN(),
-                     reporter, *tracking]
         try:
-            history = model.fit(**trial_plan.fit_inputs(search.dataset, model=model),
-                                epochs=epochs, callbacks=callbacks, verbose=0)
+            scores = train_trial(search, trial_plan, callbacks=[*([reporter] if reporter
+                                                                  else []), *tracking],
+                                 fold_done=lambda fold, score: _judge_fold(trial, fold, score))
+        except BuildError as exc:
+            return "FAIL", None, f"cannot build: {exc}"[:300], None
+        except TrialFailed as exc:
+            return "FAIL", None, str(exc), None
         except Exception as exc:  # a trial that crashes is failed; the search goes on
             return "FAIL", None, f"{type(exc).__name__}: {exc}"[:300], None
-        losses = history.history.get("loss", [])
-        if not losses or not all(math.isfinite(v) for v in losses):
-            return "FAIL", None, "the loss became NaN or infinite", None
-        scores = history.history.get(search.objective, [])
-        if reporter.pruned:
-            return "PRUNED", scores[-1] if scores else None, \
-                f"pruned at epoch {len(scores)}", None
-        if not scores:
-            return "FAIL", None, f"the objective {search.objective} was not logged", None
-        pick = max if search.direction == "max" else min
-        best = pick(range(len(scores)), key=lambda i: scores[i])
-        return "COMPLETE", float(scores[best]), "", best + 1
+        trial.set_user_attr("fold_scores", scores.scores)
+        if scores.stopped:
+            trial.set_user_attr("stopped", scores.stopped)
+            trial.set_user_attr("partial_score", scores.score)
+            return "STOPPED", scores.score, scores.stopped, None
+        if reporter is not None and reporter.pruned:
+            values = scores.history.history.get(search.objective, [])
+            return "PRUNED", values[-1] if values else None, \
+                f"pruned at epoch {len(values)}", None
+        if scores.pruned:
+            return "PRUNED", scores.score, scores.pruned, None
+        if scores.score is None:
+            return "FAIL", None, f"the objective {search.objective} was never finite", None
+        return "COMPLETE", scores.score, "", scores.epochs
 
     def _progress(self, number: int, state: str, value: float | None, budget: int) -> str:
         from optuna.trial import TrialState
@@ -202,7 +231,7 @@ class _Loop:
         pick = max if self.search.direction == "max" else min
         best_text = f"{pick(best):.4f}" if best else "-"
         score = {"COMPLETE": f"{value:.4f}" if value is not None else "-",
-                 "PRUNED": "pruned", "FAIL": "failed"}[state]
+                 "PRUNED": "pruned", "FAIL": "failed", "STOPPED": "stopped"}[state]
         elapsed = time.time() - self.started
         seconds = [t.user_attrs.get("seconds") for t in done if t.user_attrs.get("seconds")]
         left = budget - len(done)
@@ -214,19 +243,32 @@ class _Loop:
         study, search = self.study, self.search
         rows = []
         for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
-            rows.append({"trial": t.number, "status": STATUS.get(t.state.name, t.state.name),
-                         "score": t.value, "seconds": t.user_attrs.get("seconds"),
-                         "worker": t.user_attrs.get("worker"),
-                         "reason": t.user_attrs.get("reason", ""), **t.params})
+            if t.state.name == "WAITING":
+                continue  # never started: the time budget ran out first
+            rows.append(_row(t, search.options.cv))
         completed = [t for t in study.get_trials(deepcopy=False)
                      if t.state.name == "COMPLETE"]
         if not completed:
             reasons = "; ".join(sorted({r["reason"] for r in rows if r["reason"]})) or "unknown"
-            raise KerakitError(f"Every trial failed or was pruned; no best declaration. "
-                               f"Reasons: {reasons}")
+            what = ("No trial finished within the time budget" if search.clock.expired()
+                    else "Every trial failed or was pruned")
+            raise KerakitError(f"{what}; no best declaration. Reasons: {reasons}")
         best = study.best_trial
         return search.finish(self.directory, rows, dict(best.params), best.value,
                              best.user_attrs.get("best_epoch"))
+
+
+def _row(t: Any, cv: int | None) -> dict[str, Any]:
+    """A trial's ``trials.csv`` row; a trial the time budget stopped is ``STOPPED``."""
+    from kerakit.tuning import cv_columns
+
+    attrs = t.user_attrs
+    stopped = bool(attrs.get("stopped"))
+    return {"trial": t.number,
+            "status": "STOPPED" if stopped else STATUS.get(t.state.name, t.state.name),
+            "score": attrs.get("partial_score") if stopped else t.value,
+            **cv_columns(attrs, cv), "seconds": attrs.get("seconds"),
+            "worker": attrs.get("worker"), "reason": attrs.get("reason", ""), **t.params}
 
 
 def _reporter_class() -> type:
@@ -249,6 +291,12 @@ def _reporter_class() -> type:
     return Reporter
 
 
+def _judge_fold(trial: Any, fold: int, score: float) -> str:
+    """Report a fold's score at the fold's index; the pruner's reason to stop, or ``""``."""
+    trial.report(score, fold)
+    return f"pruned after fold {fold + 1}" if trial.should_prune() else ""
+
+
 def _optuna_direction(search: Search) -> str:
     return "maximize" if search.direction == "max" else "minimize"
 
@@ -257,24 +305,67 @@ def _fingerprint(search: Search) -> str:
     return hashlib.sha256(search.decl.to_json().encode()).hexdigest()[:16]
 
 
+def default_pruner(search: Search) -> str:
+    """Optuna's own pairings: Wilcoxon for folds, Hyperband for TPE, median for the rest.
+
+    Example:
+        >>> default_pruner(search)  # doctest: +SKIP
+        'wilcoxon'
+    """
+    if search.options.cv:
+        return "wilcoxon"
+    return "hyperband" if search.options.tuner == "bayesian" else "median"
+
+
 def _pruner(pruner: Any, search: Search, budget: int) -> Any:
+    """The pruner; its steps are epochs, or folds with ``cv``."""
     import optuna
 
+    if pruner is None:
+        pruner = default_pruner(search)
     if not isinstance(pruner, str):
         return pruner
     if pruner == "none":
         return optuna.pruners.NopPruner()
-    epochs = search.options.max_epochs or int(search.default.declaration.epochs)
+    if pruner == "wilcoxon":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # a fold is paired with the same fold of the best trial; the signed-rank test
+            # can reach p < 0.1 from four folds on
+            return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+    steps = search.options.cv or search.options.max_epochs or int(
+        search.default.declaration.epochs)
     if pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=steps,
                                               reduction_factor=3)
     # A network's validation score in its first epochs says little about where it
     # ends (batch normalisation's statistics are still settling), and judging every
     # epoch against the survivors' median prunes nearly every trial at a small
-    # budget: judge after a quarter of the epochs, then once a quarter.
-    quarter = max(1, epochs // 4)
+    # budget: judge after a quarter of the epochs, then once a quarter. A fold's
+    # score is final, so folds are judged from the second on.
+    quarter = 1 if search.options.cv else max(1, steps // 4)
+    if pruner == "sha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=quarter,
+                                                      reduction_factor=3)
     return optuna.pruners.MedianPruner(n_startup_trials=max(1, min(5, budget // 5)),
                                        n_warmup_steps=quarter, interval_steps=quarter)
+
+
+def _grid_points(search: Search, budget: int) -> list[dict[str, Any]]:
+    """``budget`` points of the grid, in an order fixed by the seed.
+
+    Optuna's ``GridSampler`` refuses trials enqueued without their values, and
+    the budget is enqueued before any trial runs; so the grid's points are
+    enqueued themselves, as ``GridSampler`` would visit them: in random order.
+    """
+    import itertools
+    import random
+
+    space = {name: grid_values(p) for name, p in search.decl.hyperparameters().items()}
+    points = [dict(zip(space, values, strict=True))
+              for values in itertools.product(*space.values())]
+    random.Random(int(search.decl.seed or 0)).shuffle(points)
+    return points[:budget]
 
 
 def _sampler(search: Search, budget: int, joined: bool) -> Any:
@@ -284,15 +375,13 @@ def _sampler(search: Search, budget: int, joined: bool) -> Any:
     if joined:  # a process joining a study must not replay the creator's draws
         seed = (seed * 1_000_003 + os.getpid()) % 2**31
     tuner = search.options.tuner
-    if tuner == "grid":
-        space = {name: grid_values(p) for name, p in search.decl.hyperparameters().items()}
-        return optuna.samplers.GridSampler(space, seed=seed)
     if tuner == "bayesian":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.TPESampler(
                 seed=seed, n_startup_trials=min(10, max(3, budget // 4)), multivariate=True,
                 group=True, constant_liar=True)
+    # a grid's trials hold their values from the start (see _grid_points): nothing to draw
     return optuna.samplers.RandomSampler(seed=seed)
 
 

@@ -94,12 +94,15 @@ def _serialise_sqlite(engine: Any) -> None:
 
 def join_study(storage: Any, name: str, *, direction: str,
                sampler_for: Callable[[bool], Any], pruner: Any, budget: int,
-               fingerprint: str, objective: str, overwrite: bool) -> Any:
+               fingerprint: str, objective: str, overwrite: bool,
+               points: list[dict[str, Any]] | None = None) -> Any:
     """Create the study with its budget, or join it; refuse a different budget or space.
 
     Args:
         sampler_for: ``sampler_for(joined)`` makes this process's sampler;
             ``joined`` is true when the study already existed.
+        points: The trials' values, when they are fixed in advance (a grid);
+            otherwise the sampler draws them.
 
     Raises:
         DeclarationError: if the study exists with another budget, objective
@@ -120,8 +123,8 @@ def join_study(storage: Any, name: str, *, direction: str,
     else:
         study.set_user_attr(SPACE_ATTR, fingerprint)
         study.set_user_attr(OBJECTIVE_ATTR, objective)
-        for _ in range(budget):
-            study.enqueue_trial({})
+        for index in range(budget):
+            study.enqueue_trial(points[index] if points else {})
         study.set_user_attr(BUDGET_ATTR, budget)  # last: joiners wait for it
         return study
     deadline = time.time() + SETUP_WAIT_S

@@ -217,8 +217,8 @@ SPACE = kk.Model(name="space", inputs=(4,), blocks=[kk.use("dense_block", units=
 @pytest.mark.parametrize(("options", "message"), [
     ({"tuner": "hyperband"}, r"Invalid value for argument `tuner` of the engine `optuna`.*"
                              r"Received: tuner='hyperband'"),
-    ({"pruner": "asha"}, r"Invalid value for argument `pruner`.*median, hyperband, none.*"
-                         r"Received: pruner='asha'"),
+    ({"pruner": "asha"}, r"Invalid value for argument `pruner`.*"
+                         r"median, hyperband, sha, wilcoxon, none.*Received: pruner='asha'"),
     ({"sampler": "tpe"}, r"Invalid option for the engine `optuna`.*storage, study, pruner"),
     ({"workers": 2}, r"Invalid value for argument `workers` of the engine `optuna`"),
 ])
