@@ -322,6 +322,7 @@ def main() -> int:
 
     import kerakit as kk
     from kerakit.sources.images import image_folder
+    from kerakit.sources.source import Source
     from kerakit.sources.tables import table_dataset
 
     rows: list[dict] = []
@@ -364,10 +365,10 @@ def main() -> int:
             elif source == "digits_png":
                 data = image_folder(example_dir / source, in_memory=True)
             else:
-                probe = kk.Model((1,), ["flatten"], kk.use("regressor")) \
-                    if source == "diabetes" else \
-                    kk.Model((1,), ["flatten"], kk.use("classifier", classes=2))
-                data = kk.load_data(source, probe)
+                facts = Source(source).facts()  # the head of a probe, to split as kk.fit does
+                head = kk.use("regressor") if facts.task == "regression" else \
+                    kk.use("classifier", classes=len(facts.class_names))
+                data = kk.load_data(source, kk.Model(facts.input_shape, ["flatten"], head))
             rows.append(row(name, "example", data, got, None))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     if not args.only or any(o in ESTIMATOR_ROW for o in args.only):

@@ -135,7 +135,7 @@ def test_declaration_and_library_validate_numbers(tmp_path):
         with pytest.raises(kk.UsageError,
                            match=rf"Invalid value for argument `{option}`.*Received: "
                                  rf"{option}={value}"):
-            kk.tune(decl, (x, y), directory=str(tmp_path / "tuning"), **{option: value})
+            kk.tune(decl, (x, y), out=str(tmp_path / "tuning"), **{option: value})
     assert not any(tmp_path.iterdir())
 
 

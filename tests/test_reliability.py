@@ -133,7 +133,7 @@ def test_tune_validates_workers_before_deleting(tmp_path):
     decl = small_model(epochs=1).replace(
         blocks=[kk.use("dense_block", units=kk.hp.Choice([8, 16]))])
     with pytest.raises(ValueError, match="workers=-1"):
-        kk.tune(decl, "iris", directory=directory, overwrite=True, workers=-1)
+        kk.tune(decl, "iris", out=directory, overwrite=True, workers=-1)
     assert (directory / "best_declaration.json").read_text() == "{}"
 
 
@@ -145,7 +145,7 @@ def test_tune_overwrite_refuses_a_folder_that_is_not_a_tuning_directory(tmp_path
         blocks=[kk.use("dense_block", units=kk.hp.Choice([8, 16]))])
     for workers in (None, 1):
         with pytest.raises(FileExistsError, match=r"data\.csv"):
-            kk.tune(decl, "iris", directory=directory, overwrite=True, workers=workers,
+            kk.tune(decl, "iris", out=directory, overwrite=True, workers=workers,
                     max_trials=1)
         assert (directory / "data.csv").read_text() == "a,b\n"
 
@@ -243,7 +243,7 @@ def test_second_search_on_the_same_directory_is_refused(tmp_path):
     decl = small_model(epochs=1).replace(
         blocks=[kk.use("dense_block", units=kk.hp.Choice([8, 16]))])
     with Holder(directory) as other, pytest.raises(kk.LockedError, match=f"pid {other.pid}"):
-        kk.tune(decl, "iris", directory=directory, max_trials=1)
+        kk.tune(decl, "iris", out=directory, max_trials=1)
     assert not directory.exists()
 
 

@@ -113,7 +113,7 @@ def tensorboard_search(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tb") / "search"
     decl = small(hp.Choice([4, 8, 16], default=8), callbacks=["tensorboard"])
     result = kk.tune(decl, "iris", tuner="grid", max_trials=3, max_epochs=2,
-                     directory=directory)
+                     out=directory)
     return result, directory / "tensorboard"
 
 

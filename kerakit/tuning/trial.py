@@ -31,7 +31,7 @@ class TrialScores:
     """A trial's scores: one per fold (one without cross-validation).
 
     Example:
-        >>> TrialScores([0.9, 0.8], [3, 5]).score
+        >>> round(TrialScores([0.9, 0.8], [3, 5]).score, 4)
         0.85
 
     Attributes:
