@@ -201,6 +201,27 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
         assert (out / "search" / name / "kerakit_trial.json").stat().st_mtime_ns == mtime
 
 
+def test_a_trial_orphaned_by_a_kill_between_two_saves_runs_again(tmp_path):
+    # a kill after a new trial's trial.json is written but before oracle.json
+    # is: the trial is RUNNING on disk and unknown to the oracle's queues
+    out = tmp_path / "t"
+    tune(iris_space(), "iris", tuner="random", max_trials=3, out=out, verbose=0)
+    search = out / "search"
+    trial_file = search / "trial_2" / "trial.json"
+    trial = json.loads(trial_file.read_text())
+    trial.update(status="RUNNING", score=None, metrics={"metrics": {}})
+    trial_file.write_text(json.dumps(trial))
+    (search / "trial_2" / "kerakit_trial.json").unlink()
+    state = json.loads((search / "oracle.json").read_text())
+    for key in ("start_order", "end_order"):
+        state[key] = [t for t in state[key] if t != "2"]
+    state["run_times"].pop("2", None)
+    (search / "oracle.json").write_text(json.dumps(state))
+    again = tune(iris_space(), "iris", tuner="random", max_trials=3, out=out, verbose=0)
+    assert [t["status"] for t in again.trials] == ["COMPLETED"] * 3
+    assert (search / "trial_2" / "kerakit_trial.json").is_file()
+
+
 def test_two_local_workers_share_a_search(tmp_path):
     recipe = tmp_path / "recipe.py"
     recipe.write_text(RECIPE)

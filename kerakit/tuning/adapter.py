@@ -121,6 +121,23 @@ def tuner_class(name: str) -> type:
         events: Any = None  # the Search: told of each trial's start and end
         verbose: int = 1  # 0: no progress line per trial
 
+        def reload(self) -> None:
+            super().reload()
+            oracle = self.oracle
+            if not hasattr(oracle, "_retry_queue"):
+                return  # a worker's client: the chief's oracle keeps the trials
+            # A process killed between a new trial's own file and the oracle's
+            # file leaves the trial RUNNING but unknown to the oracle's queues:
+            # it would count towards max_trials and never run. Run it again.
+            queued = set(oracle._retry_queue) | {t.trial_id
+                                                 for t in oracle.ongoing_trials.values()}
+            for trial_id in oracle.start_order + sorted(set(oracle.trials)
+                                                        - set(oracle.start_order)):
+                trial = oracle.trials[trial_id]
+                if trial.status == "RUNNING" and trial_id not in queued:
+                    oracle._retry_queue.append(trial_id)
+                    queued.add(trial_id)
+
         def on_search_begin(self) -> None:
             super().on_search_begin()
             self.started = time.time()
