@@ -353,7 +353,7 @@ def test_a_corrupted_model_file_says_so(capsys, trained, installed_plugins, tmp_
 def test_loading_needs_a_keras_with_every_safe_mode_fix(trained, monkeypatch):
     import keras
 
-    from kerakit.engine.saving import SAFE_KERAS, check_keras_version
+    from kerakit.keras_gate import SAFE_KERAS, check_keras_version
 
     floor = ".".join(map(str, SAFE_KERAS))
     pyproject = (ROOT / "pyproject.toml").read_text()
@@ -366,3 +366,23 @@ def test_loading_needs_a_keras_with_every_safe_mode_fix(trained, monkeypatch):
     monkeypatch.setattr(keras, "__version__", "3.12.0")
     with pytest.raises(kk.UnsafeModelError, match=r"keras==3\.12\.0"):
         kk.load(trained[0] / "run")
+
+
+def test_declarations_deserialise_keras_objects_only_behind_the_version_gate(
+        tmp_path, monkeypatch):
+    # a crafted {"keras": ...} block naming a module that leaves a trace when imported
+    (tmp_path / "crafted_module.py").write_text(
+        f"open({str(tmp_path / 'imported')!r}, 'w').close()\nclass Evil: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    decl = kk.Model(inputs=(4,), blocks=[kk.use("dense_block", units=4)],
+                    head=kk.use("classifier", classes=3))
+    document = json.loads(decl.to_json())
+    document["loss"] = {"keras": {"module": "crafted_module", "class_name": "Evil",
+                                  "config": {}, "registered_name": None}}
+    import keras
+
+    monkeypatch.setattr(keras, "__version__", "3.8.0")
+    with pytest.raises(kk.UnsafeModelError, match=r"Expected keras>=3\.15\.1\. Received: "
+                                                  r"keras==3\.8\.0"):
+        kk.Model.from_json(json.dumps(document))
+    assert not (tmp_path / "imported").exists()

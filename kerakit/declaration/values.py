@@ -348,9 +348,9 @@ def ref_from_data(data: Any) -> Any:
     if isinstance(data, Mapping) and "hp" in data:
         return from_dict(dict(data))
     if isinstance(data, Mapping) and "keras" in data:
-        import keras
+        from kerakit.keras_gate import deserialize
 
-        return keras.saving.deserialize_keras_object(data["keras"])
+        return deserialize(data["keras"])
     if isinstance(data, Mapping) and "live" in data:
         raise DeclarationError(
             f"Cannot replay a live object from JSON. Expected a component name or a Keras "

@@ -154,9 +154,9 @@ def _export_keras(model: Any, target: Path, manifest: dict[str, Any],
     try:
         file = work / target.name
         save_model(model, file, {**manifest, "format": "keras"})
-        import keras
+        from kerakit.keras_gate import load_model
 
-        reloaded = keras.saving.load_model(file, safe_mode=True)
+        reloaded = load_model(file)
         x = model_input(sample)
         diff = float(np.abs(reloaded.predict(x, verbose=0) - model.predict(x, verbose=0)).max())
         if diff > TOLERANCE:

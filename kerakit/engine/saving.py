@@ -19,11 +19,9 @@ from typing import Any
 
 from kerakit.errors import MissingPluginError, ModelFileError, UnsafeModelError
 from kerakit.hookspecs import singular
+from kerakit.keras_gate import check_keras_version, load_model
 
 MANIFEST_MEMBER = "kerakit_manifest.json"
-# The first Keras release with every published safe-mode and model-loading fix
-# (see docs/deployment.md, "Trust"); pyproject.toml requires the same.
-SAFE_KERAS = (3, 15, 1)
 
 
 def versions() -> dict[str, Any]:
@@ -135,29 +133,6 @@ def check_manifest(manifest: dict[str, Any], where: str) -> dict[str, Any]:
     return manifest
 
 
-def check_keras_version(version: str | None = None) -> None:
-    """Refuse to load models with a Keras older than :data:`SAFE_KERAS`.
-
-    Older releases import or run what a crafted ``.keras`` file names, even in
-    safe mode.
-
-    Raises:
-        UnsafeModelError: naming the installed and the required version.
-    """
-    if version is None:
-        import keras
-
-        version = keras.__version__
-    release = tuple(int(p) if p.isdigit() else 0 for p in version.split("+")[0].split(".")[:3])
-    if release < SAFE_KERAS:
-        floor = ".".join(map(str, SAFE_KERAS))
-        raise UnsafeModelError(
-            f"Refusing to load models with Keras {version}: releases before {floor} can run "
-            f"code named by a crafted model file, even in safe mode. Expected keras>={floor}. "
-            f"Received: keras=={version}. Upgrade with: pip install 'keras>={floor}'"
-        )
-
-
 def load(path: str | Path, *, compile: bool = True) -> Any:
     """Load a run directory or a ``.keras`` file, in any process, with its plugins.
 
@@ -176,7 +151,7 @@ def load(path: str | Path, *, compile: bool = True) -> Any:
         ModelFileError: for a truncated or corrupted file, or a malformed manifest.
         MissingPluginError: naming the component, distribution and version needed.
         UnsafeModelError: if the file holds code, such as a ``Lambda`` layer, or
-            the installed Keras is older than :data:`SAFE_KERAS`.
+            the installed Keras is older than :data:`kerakit.keras_gate.SAFE_KERAS`.
 
     Example:
         >>> model = load("runs/digits")  # doctest: +SKIP
@@ -188,16 +163,14 @@ def load(path: str | Path, *, compile: bool = True) -> Any:
             f"No model at {str(path)!r}. Expected a run directory holding model.keras, or a "
             ".keras file."
         )
-    check_keras_version()
+    check_keras_version()  # before anything in the file is read
     check_model_file(model_path)
     manifest = read_manifest(path) or {}
     require_plugins(manifest.get("components", []))
-    import keras
-
     from kerakit.engine import tables  # noqa: F401  (registers the table layers, FillMissing)
 
     try:
-        return keras.saving.load_model(model_path, compile=compile, safe_mode=True)
+        return load_model(model_path, compile=compile)
     except ValueError as exc:
         text = str(exc)
         if "safe_mode" in text or "lambda" in text.lower():

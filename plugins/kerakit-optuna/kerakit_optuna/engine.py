@@ -99,6 +99,8 @@ class OptunaEngine(TunerEngine):
         url = storage or f"sqlite:///{(directory / 'optuna.db').resolve()}"
         name = study or search.decl.name
         budget = self._budget(search)
+        studies.claim_directory(directory, storage=url, name=name,
+                                fingerprint=_fingerprint(search), overwrite=overwrite)
         loop = _Loop(search, directory, heartbeat)
         loop.study = studies.join_study(
             studies.open_storage(url), name, direction=_optuna_direction(search),

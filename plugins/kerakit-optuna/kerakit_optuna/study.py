@@ -16,11 +16,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kerakit.errors import DeclarationError, KerakitError, UsageError
@@ -222,3 +224,75 @@ def fail_stale_trials(study: Any, grace: float) -> list[int]:
                 optuna.exceptions.StorageInternalError):
             pass  # it finished meanwhile, or another process failed it first
     return failed
+
+
+#: The file that binds a tuning directory to one study: its outputs are that study's.
+CLAIM_FILE = "optuna_study.json"
+
+
+def claim_directory(directory: Path, *, storage: str, name: str, fingerprint: str,
+                    overwrite: bool) -> None:
+    """Bind ``directory`` to one study, so two different searches cannot share its outputs.
+
+    Every process of a study writes ``best_declaration.json``, ``trials.csv`` and
+    ``tuning.png`` into the same directory: that is safe only when they all
+    belong to the same study. The first process writes :data:`CLAIM_FILE`
+    (created once, atomically: of two racing processes one wins); every other
+    process must name the same storage, study and search space.
+
+    Args:
+        directory: The tuning directory.
+        storage: The study's storage URL, as given.
+        name: The study's name.
+        fingerprint: The search space's fingerprint.
+        overwrite: Whether this search replaces whatever the directory held.
+
+    Raises:
+        UsageError: if the directory belongs to another study.
+
+    Example:
+        >>> claim_directory(Path("tuning/a"), storage="sqlite:///a.db", name="a",
+        ...                 fingerprint="f", overwrite=False)  # doctest: +SKIP
+    """
+    path = directory / CLAIM_FILE
+    ours = {"storage": _shown_storage(storage), "study": name, "declaration": fingerprint}
+    if overwrite:
+        path.unlink(missing_ok=True)
+    tmp = directory / f".{CLAIM_FILE}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(ours, indent=2) + "\n")
+    try:
+        os.link(tmp, path)  # fails if another process claimed it first
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    try:
+        theirs = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"Invalid tuning directory {str(directory)!r}: its {CLAIM_FILE} "
+                         f"is unreadable ({exc}). Expected the record of the study it "
+                         "belongs to. Use overwrite=True (--overwrite) to start afresh, or "
+                         "another directory.") from exc
+    for key, what in (("storage", "storage"), ("study", "study"),
+                      ("declaration", "search space")):
+        if theirs.get(key) != ours[key]:
+            shown = ("this declaration's" if key == "declaration" else repr(ours[key]))
+            raise UsageError(
+                f"Invalid output directory {str(directory)!r} for the study `{name}`. "
+                f"Expected a directory of its own, or one holding the same study: two "
+                f"searches writing one directory would overwrite each other's "
+                f"best_declaration.json, trials.csv and tuning.png. Received: a directory "
+                f"that belongs to another {what} "
+                f"({theirs.get(key) if key != 'declaration' else 'another declaration'}), "
+                f"not {shown}. Use another out=, or overwrite=True (--overwrite).")
+
+
+def _shown_storage(url: str) -> str:
+    """The storage URL with any password left out, as it is stored in the claim."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

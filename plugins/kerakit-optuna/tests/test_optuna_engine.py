@@ -232,3 +232,27 @@ def test_the_engine_comes_from_the_installed_plugin():
     info = kk.tuner_engines()["optuna"]
     assert info.plugin == "optuna"
     assert "keras_tuner" in kk.tuner_engines()
+
+
+def test_two_different_searches_cannot_share_one_out(tmp_path):
+    # two processes, two declarations (so two studies), one --out: one is refused
+    out = tmp_path / "shared"
+    procs = []
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        recipe = write_recipe(folder, 1)
+        recipe.write_text(recipe.read_text().replace('name="iris_optuna"', f'name="{name}"'))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "kerakit", "tune", str(recipe), "--engine", "optuna",
+             "--max-trials", "2", "--out", str(out), "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env()))
+    results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 1], [err[-2000:] for _, _, err in results]
+    winner = next(i for i, (code, _, _) in enumerate(results) if code == 0)
+    loser_err = results[1 - winner][2]
+    assert f"Invalid output directory {str(out)!r}" in loser_err
+    assert "belongs to another study" in loser_err
+    best = json.loads((out / "best_declaration.json").read_text())
+    assert best["name"] == ("first", "second")[winner]
