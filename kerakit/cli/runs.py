@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from kerakit.errors import UsageError
@@ -45,6 +46,9 @@ def run_runs(args: argparse.Namespace) -> int:
         raise UsageError("Invalid arguments. Expected at most one runs folder, or `diff A B`. "
                          f"Received: {' '.join(args.args)}")
     rows = list_runs(args.args[0] if args.args else "runs")
+    for row in rows:
+        if "error" in row:
+            print(f"warning: {row['error']}", file=sys.stderr)
     if args.json:
         print_json(rows)
         return 0
@@ -52,6 +56,7 @@ def run_runs(args: argparse.Namespace) -> int:
         print(f"no finished runs under {args.args[0] if args.args else 'runs'}/")
         return 0
     print_table([[r["name"], (r["when"] or "")[:19].replace("T", " "), r["data"],
+                  "(unreadable)" if "error" in r else
                   " ".join(f"{k}={_cell(v)}" for k, v in r["test"].items()), r["epochs"],
                   _seconds(r["seconds"]), ", ".join(r["plugins"])] for r in rows],
                 ["name", "when", "data", "test", "epochs", "time", "plugins"])

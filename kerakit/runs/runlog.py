@@ -30,6 +30,8 @@ def list_runs(directory: str | Path = "runs") -> list[dict[str, Any]]:
     Returns:
         Rows with ``name``, ``dir``, ``when``, ``data``, ``test`` (test metrics),
         ``epochs``, ``seconds`` and ``plugins`` (third-party ``name version``).
+        A run whose records cannot be read is listed with ``error`` (why) and
+        empty fields, so one damaged run never hides the others.
 
     Raises:
         NotADirectoryError: if ``directory`` is a file.
@@ -40,8 +42,18 @@ def list_runs(directory: str | Path = "runs") -> list[dict[str, Any]]:
     if not root.is_dir():
         raise NotADirectoryError(f"Invalid runs folder. Expected a directory of run "
                                  f"directories. Received: {str(root)!r} (a file)")
-    rows = [read_run(path) for path in sorted(root.iterdir()) if RUN_LAYOUT.is_finished(path)]
+    rows = [_row_or_error(path) for path in sorted(root.iterdir())
+            if RUN_LAYOUT.is_finished(path)]
     return sorted(rows, key=lambda row: (row["when"] or "", row["name"]))
+
+
+def _row_or_error(path: Path) -> dict[str, Any]:
+    """A run's row; an unreadable record gives a row with ``error`` instead of aborting."""
+    try:
+        return read_run(path)
+    except UsageError as exc:
+        return {"name": path.name, "dir": str(path), "when": None, "data": None, "test": {},
+                "epochs": None, "seconds": None, "plugins": [], "error": str(exc)}
 
 
 def read_run(directory: str | Path) -> dict[str, Any]:
