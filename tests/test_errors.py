@@ -111,6 +111,21 @@ def test_numeric_arguments_are_refused_before_anything_runs(capsys, tmp_path, ar
     assert not out.exists()
 
 
+@pytest.mark.parametrize("argv, expected", [
+    (["--port", "70000"], "argument --port: Invalid value. Expected a port from 0 to 65535. "
+                          "Received: 70000"),
+    (["--port", "-1"], "argument --port: Invalid value. Expected a port from 0 to 65535."),
+    (["--workers", "0"], "argument --workers: Invalid value. Expected an int >= 1. Received: 0"),
+    (["--max-body", "-5"], "argument --max-body: Invalid value. Expected an int >= 1."),
+])
+def test_serve_port_workers_and_max_body_are_range_checked_with_status_2(capsys, tmp_path,
+                                                                         argv, expected):
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", str(tmp_path / "no-such-export"), *argv])
+    assert exit_.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
 def test_tune_workers_is_checked_before_overwrite_touches_the_disk(capsys, tmp_path):
     (tmp_path / "thesis.txt").write_text("keep me")
     with pytest.raises(SystemExit):

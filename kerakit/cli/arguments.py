@@ -36,6 +36,28 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def port_number(text: str) -> int:
+    """An argparse ``type`` for a TCP port: 0 (any free port) to 65535.
+
+    Example:
+        >>> port_number("8501")
+        8501
+        >>> port_number("70000")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: Invalid value. Expected a port from 0 to 65535. Received: 70000
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"Invalid value. Expected a port from 0 to 65535. Received: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"Invalid value. Expected a port from 0 to 65535. Received: {value}")
+    return value
+
+
 POSITIVE = int_at_least(1)
 NON_NEGATIVE = int_at_least(0)
 FOLDS = int_at_least(2)  # cross-validation needs two folds at least

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from kerakit.cli.arguments import POSITIVE, port_number
 from kerakit.errors import UsageError
 
 
@@ -14,10 +15,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", action="append", default=[], metavar="NAME=DIR",
                    help="serve another export under NAME (repeatable)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
-    p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--max-body", type=int, default=10 * 2**20, metavar="BYTES",
+    p.add_argument("--port", type=port_number, default=8501,
+                   help="port to bind, 0 for any free one (default: 8501)")
+    p.add_argument("--max-body", type=POSITIVE, default=10 * 2**20, metavar="BYTES",
                    help="largest request body accepted (default: 10 MiB)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=POSITIVE, default=1,
                    help="processes, each with its own copy of the models (default: 1)")
     p.set_defaults(handler=run_serve)
 
