@@ -55,7 +55,12 @@ def open_storage(url: str) -> Any:
 
         path = url[len("journal:"):]
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(path))
+        try:  # opening replays the journal: a damaged one fails here
+            storage = optuna.storages.JournalStorage(JournalFileBackend(path))
+            storage.get_all_studies()
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise _storage_error(url, exc) from exc
+        return storage
     if not url.startswith("sqlite"):
         return _rdb(url)
     storage = _rdb(url, engine_kwargs={"connect_args": {"timeout": 120}})
@@ -64,19 +69,34 @@ def open_storage(url: str) -> Any:
 
 
 def _rdb(url: str, **kwargs: Any) -> Any:
-    """Open an RDB storage; processes that start together race to create the schema."""
+    """Open an RDB storage; processes that start together race to create the schema.
+
+    Only the race is retried (an integrity error, or a table another process
+    created meanwhile); a bad URL, an unreadable path or a damaged database
+    fails at once, naming the storage.
+    """
     import optuna
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
     for attempt in range(10):
         try:
             return optuna.storages.RDBStorage(url, **kwargs)
-        # e.g. another process stamped the schema version first
-        except (SQLAlchemyError, optuna.exceptions.StorageInternalError):
-            if attempt == 9:
-                raise
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+            racing = isinstance(exc, IntegrityError) or any(
+                words in str(exc).lower() for words in ("already exists", "locked"))
+            if not racing or attempt == 9:
+                raise _storage_error(url, exc) from exc
             time.sleep(0.3 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def _storage_error(url: str, exc: BaseException) -> UsageError:
+    """The error for a storage that cannot be opened, naming it and why."""
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return UsageError(
+        f"Cannot use the Optuna storage {_shown_storage(url)!r}. Expected an SQLAlchemy URL "
+        "of a database this process can open and write (sqlite:///PATH, postgresql://...), "
+        f"or journal:PATH of a journal file. Received: {type(exc).__name__}: {reason}")
 
 
 def _serialise_sqlite(engine: Any) -> None:

@@ -256,3 +256,27 @@ def test_two_different_searches_cannot_share_one_out(tmp_path):
     assert "belongs to another study" in loser_err
     best = json.loads((out / "best_declaration.json").read_text())
     assert best["name"] == ("first", "second")[winner]
+
+
+@pytest.mark.parametrize("storage, reason", [
+    ("sqlite:////proc/no-such-dir/study.db", "unable to open database file"),
+    ("sqlite:///CORRUPT_DB", "file is not a database"),
+    ("nosuchdialect://host/db", "NoSuchModuleError"),
+    ("journal:CORRUPT_JOURNAL", "JSONDecodeError"),
+])
+def test_optuna_storage_errors_name_the_storage_at_once(tmp_path, monkeypatch, storage,
+                                                        reason):
+    from kerakit_optuna import study
+
+    waits = []
+    monkeypatch.setattr(study.time, "sleep", waits.append)
+    (tmp_path / "corrupt.db").write_bytes(b"not a database " * 20)
+    (tmp_path / "corrupt.log").write_text("not a journal\nnot one either\n")
+    storage = storage.replace("CORRUPT_DB", str(tmp_path / "corrupt.db")).replace(
+        "CORRUPT_JOURNAL", str(tmp_path / "corrupt.log"))
+    with pytest.raises(kk.UsageError) as error:
+        kk.tune(SPACE, "iris", engine="optuna", storage=storage, max_trials=1,
+                out=tmp_path / "out")
+    assert waits == []  # failed at once, not retried for 16 s as a schema race
+    message = str(error.value)
+    assert f"Cannot use the Optuna storage {storage!r}" in message and reason in message
