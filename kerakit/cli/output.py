@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
@@ -18,7 +19,9 @@ def reserved_stdout(active: bool = True) -> Iterator[None]:
 
     Anything else printed meanwhile (Keras progress, a plugin that prints on
     import) goes to stderr, so a ``--json`` document or a CSV on stdout stays
-    parseable.
+    parseable. Where stdout is a file descriptor, descriptor 1 itself points
+    at stderr meanwhile, so a C extension or a subprocess writing there cannot
+    corrupt the document either.
 
     Args:
         active: Reserve only when true (e.g. ``args.json``).
@@ -26,12 +29,34 @@ def reserved_stdout(active: bool = True) -> Iterator[None]:
     if not active:
         yield
         return
-    _reserved.append(_reserved[-1] if _reserved else sys.stdout)
+    with contextlib.ExitStack() as stack:
+        _reserved.append(_reserved[-1] if _reserved else _hold_descriptor(stack))
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                yield
+        finally:
+            _reserved.pop()
+
+
+def _hold_descriptor(stack: contextlib.ExitStack) -> TextIO:
+    """The real stdout, with descriptor 1 sent to stderr until ``stack`` closes."""
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        _reserved.pop()
+        out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # a captured or replaced stream
+        return sys.stdout
+    sys.stdout.flush()
+    saved = os.dup(out_fd)
+    os.dup2(err_fd, out_fd)
+    real = os.fdopen(saved, "w", encoding=sys.stdout.encoding or "utf-8", closefd=True)
+
+    def restore() -> None:
+        real.flush()
+        sys.stdout.flush()
+        os.dup2(saved, out_fd)
+        real.close()
+
+    stack.callback(restore)
+    return real
 
 
 def write_stdout(text: str) -> None:
