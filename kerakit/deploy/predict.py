@@ -18,6 +18,7 @@ import numpy as np
 
 from kerakit.deploy.exporting import check_hashes
 from kerakit.errors import DataError, ExportError
+from kerakit.sources.values import checked_values
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
@@ -66,17 +67,31 @@ def read_input(path: str | Path, spec: dict[str, Any]) -> np.ndarray:
 def conform(x: np.ndarray, spec: dict[str, Any], where: str = "input") -> np.ndarray:
     """Check ``x`` against the spec; add a batch axis or unflatten rows where unambiguous.
 
+    The values get the checks every input gets
+    (:func:`kerakit.sources.values.checked_values`): finite, within the dtype's
+    range, and integral for an integer dtype.
+
+    Example:
+        >>> conform(np.array([1.0, 2.0]), {"shape": [None, 2], "dtype": "float32"}).shape
+        (1, 2)
+
+    Args:
+        x: The input.
+        spec: The export's input spec: ``{"shape": [None, ...], "dtype": ...}``.
+        where: The input, for errors.
+
+    Returns:
+        ``x`` cast to the spec's dtype, with a batch axis.
+
     Raises:
-        DataError: naming the expected and received shape or dtype.
+        DataError: naming the expected and received shape, dtype or value.
     """
     shape, dtype = tuple(spec["shape"][1:]), np.dtype(spec["dtype"])
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise DataError(f"Invalid {where}: expected numbers of dtype {dtype}. "
                         f"Received: dtype {x.dtype}")
-    if dtype.kind in "iu" and x.dtype.kind == "f" and not np.all(np.mod(x, 1) == 0):
-        raise DataError(f"Invalid {where}: expected integers of dtype {dtype}. "
-                        f"Received: non-integer floats")
+
     def fits(got: tuple) -> bool:  # None in the signature takes any size (an image model)
         return len(got) == len(shape) and all(e is None or e == g
                                               for e, g in zip(shape, got, strict=True))
@@ -90,21 +105,7 @@ def conform(x: np.ndarray, spec: dict[str, Any], where: str = "input") -> np.nda
         raise DataError(f"Invalid {where}: shape does not match the export's signature. "
                         f"Expected (batch, {', '.join(map(str, shape))}). "
                         f"Received: {tuple(x.shape)}")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        raise DataError(f"Invalid {where}: expected finite values. Received: NaN or infinity")
-    with np.errstate(over="ignore", invalid="ignore"):
-        cast = x.astype(dtype)
-    # Checked again after the cast: a finite float64 such as 1e300 becomes inf in float32.
-    if cast.dtype.kind == "f" and not np.isfinite(cast).all():
-        limit = float(np.finfo(cast.dtype).max)
-        raise DataError(f"Invalid {where}: expected values within {cast.dtype}'s range "
-                        f"(|x| <= {limit:.3g}). Received: a value of magnitude "
-                        f"{float(np.max(np.abs(x))):.3g}")
-    if cast.dtype.kind in "iu" and not np.array_equal(cast, x):
-        info = np.iinfo(cast.dtype)
-        raise DataError(f"Invalid {where}: expected integers within {cast.dtype}'s range "
-                        f"[{info.min}, {info.max}]. Received: values outside it")
-    return cast
+    return checked_values(x, dtype, where)
 
 
 def predict(export_dir: str | Path, x: np.ndarray) -> dict[str, Any]:
@@ -143,7 +144,29 @@ def _serve(export_dir: Path, manifest: dict[str, Any], x: np.ndarray) -> dict[st
     loaded = tf.saved_model.load(str(export_dir))
     x = {k: tf.constant(v) for k, v in x.items()} if isinstance(x, dict) else tf.constant(x)
     outputs = loaded.serve(x)["outputs"].numpy()
+    check_outputs({"outputs": outputs}, "input")
     return {"outputs": outputs, "class_names": manifest.get("class_names")}
+
+
+def check_outputs(outputs: dict[str, Any], where: str) -> None:
+    """Refuse predictions holding NaN or infinity: they answer nothing, and JSON cannot carry them.
+
+    The inputs are checked first, so this is the last line of defence, for a
+    model that overflows on extreme but representable values.
+
+    Example:
+        >>> check_outputs({"outputs": np.array([[0.5, 0.5]])}, "input")
+
+    Raises:
+        DataError: naming the output and the first row that is not finite.
+    """
+    for name, value in outputs.items():
+        array = np.asarray(value)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            row = int(np.argwhere(~np.isfinite(array))[0][0])
+            raise DataError(f"Invalid {where}: the model's output `{name}` for row {row} is not "
+                            "finite. Expected inputs the model maps to finite numbers. "
+                            f"Received: {np.ravel(array[row])[:4].tolist()}")
 
 
 def format_predictions(result: dict[str, Any], fmt: str = "csv") -> str:
@@ -168,7 +191,7 @@ def format_predictions(result: dict[str, Any], fmt: str = "csv") -> str:
             rows.append({**first,
                          **{f"output_{i}": float(v) for i, v in enumerate(np.ravel(row))}})
     if fmt == "json":
-        return json.dumps(rows, indent=2)
+        return json.dumps(rows, indent=2, allow_nan=False)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["output_0"])
     writer.writeheader()

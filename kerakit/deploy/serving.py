@@ -27,6 +27,9 @@ __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_PORT", "ServedModel", "app_from_environm
 
 DEFAULT_PORT = 8501
 DEFAULT_MAX_BODY = 10 * 2**20
+# Levels of JSON arrays and objects a request may nest: NumPy's limit on an array's axes
+MAX_DEPTH = 64
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 CONFIG_ENV = "KERAKIT_SERVE_CONFIG"
 # What a client may still be sending after the limit is crossed: read and dropped, so the
 # client gets the 400 instead of a reset connection.
@@ -73,9 +76,16 @@ def create_app(models: dict[str, ServedModel], max_body: int = DEFAULT_MAX_BODY)
 
 
 def _answer(body: Any, status: int = 200) -> Any:
+    """A JSON response; never NaN or Infinity, which are not JSON (a 500 saying so instead)."""
     from starlette.responses import Response
 
-    return Response(json.dumps(body), status, media_type="application/json")
+    try:
+        text = json.dumps(body, allow_nan=False)
+    except ValueError as exc:  # the REST bodies refuse non-finite outputs first: a bug
+        traceback.print_exc()
+        text, status = json.dumps({"error": f"Internal error: the answer is not valid JSON "
+                                            f"({exc})"}), 500
+    return Response(text, status, media_type="application/json")
 
 
 async def _http_error(request: Any, exc: Exception) -> Any:
@@ -145,12 +155,38 @@ async def _read_body(request: Any, max_body: int) -> bytes:
 
 def _respond(answer: Any, model: ServedModel, body: bytes) -> Any:
     # Runs on a worker thread: parsing a large body must not stall the event loop.
+    check_depth(body)
     try:
         request = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise DataError(f"Invalid request: the body is not valid JSON. Expected a JSON "
                         f"object. Received: {exc}") from exc
     return _answer(answer(model, request))
+
+
+def check_depth(body: bytes, limit: int = MAX_DEPTH) -> None:
+    """Refuse JSON nested deeper than ``limit``, before parsing it.
+
+    Python's parser (and everything after it) recurses once per level, so a
+    body of a thousand ``[`` would otherwise end in a ``RecursionError``.
+    Brackets inside strings do not count.
+
+    Example:
+        >>> check_depth(b'{"instances": [[1, "]]]"]]}', limit=3)
+
+    Raises:
+        DataError: naming the limit and the depth received.
+    """
+    import numpy as np
+
+    bare = re.sub(rb'"(?:[^"\\]|\\.)*"', b"", body)
+    brackets = np.frombuffer(bare.translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    if not brackets.size:
+        return
+    depth = int(np.cumsum(np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)).max())
+    if depth > limit:
+        raise DataError(f"Invalid request: the JSON is nested too deeply. Expected at most "
+                        f"{limit} levels of arrays and objects. Received: {depth} levels")
 
 
 def app_from_environment() -> Any:

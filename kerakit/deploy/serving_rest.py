@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from kerakit.deploy.predict import conform
+from kerakit.deploy.predict import check_outputs, conform
 from kerakit.deploy.served import ServedModel
 from kerakit.errors import DataError
+from kerakit.sources.values import checked_values
 
 
 def status_body(model: ServedModel) -> dict[str, Any]:
@@ -85,7 +86,7 @@ def classify_body(model: ServedModel, request: Any) -> dict[str, Any]:
         DataError: for a request TF Serving would refuse with 400, or a model without classes.
     """
     request = _object(request)
-    signature, names = _signature(model, request.get("signature_name") or "classify")
+    signature, names = _signature(model, request.get("signature_name"), "classify")
     outputs = model.signature_defs[signature].get("outputs", {})
     if not {"probabilities", "class_names"} <= set(outputs):
         raise DataError(f"Invalid request. Expected a classification signature (outputs "
@@ -120,9 +121,13 @@ def _object(request: Any) -> dict[str, Any]:
     return request
 
 
-def _signature(model: ServedModel, name: Any) -> tuple[str, list[str]]:
+def _signature(model: ServedModel, name: Any, default: str = "serving_default"
+               ) -> tuple[str, list[str]]:
     """The signature to run and its input names (one, or one per column of a table)."""
-    name = name or "serving_default"
+    if name is not None and not isinstance(name, str):
+        raise DataError(f"Invalid `signature_name`. Expected a string, one of "
+                        f"{sorted(model.signatures)}. Received: {_kind(name)}")
+    name = name or default
     if name not in model.signatures:
         raise DataError(f"Invalid `signature_name`. Expected one of {sorted(model.signatures)}. "
                         f"Received: signature_name={name!r}")
@@ -177,7 +182,10 @@ def _by_input_name(values: dict[str, Any], names: list[str], where: str) -> dict
 
 def _run_table(model: ServedModel, signature: str, columns: dict[str, list[Any]]
                ) -> dict[str, Any]:
-    """Run a table signature: strings stay strings, a missing number (null) is NaN."""
+    """Run a table signature: strings stay strings, a missing number (null) is NaN.
+
+    Numbers get the checks every input gets (see :func:`checked_values`).
+    """
     import tensorflow as tf
     from tensorflow.core.framework import types_pb2
 
@@ -196,18 +204,11 @@ def _run_table(model: ServedModel, signature: str, columns: dict[str, list[Any]]
             if bad:
                 raise DataError(f"Invalid column `{name}`: expected numbers (null when "
                                 f"missing). Received: {bad[0]!r}")
-            if dtype.is_integer and any(v is None or v != int(v) for v in values):
-                raise DataError(f"Invalid column `{name}`: expected integers. "
-                                f"Received: {_kind(values)}")
-            array = np.asarray([np.nan if v is None else v for v in values], dtype="float64")
-            if not dtype.is_integer and np.isinf(array).any():
-                raise DataError(f"Invalid column `{name}`: expected finite numbers. "
-                                "Received: infinity")
-            array = array.astype(dtype.as_numpy_dtype)
+            array = checked_values(values, dtype.as_numpy_dtype, "request", name,
+                                   allow_missing=True)
         rank = len(specs[name].get("tensor_shape", {}).get("dim", [None]))
         tensors[name] = tf.constant(array.reshape((-1,) + (1,) * (rank - 1)), dtype=dtype)
-    outputs = model.signatures[signature](**tensors)
-    return {k: v.numpy() for k, v in outputs.items()}
+    return _finite(model.signatures[signature](**tensors))
 
 
 def _named(values: dict[str, Any], input_name: str, where: str) -> Any:
@@ -230,8 +231,14 @@ def _run(model: ServedModel, signature: str, values: Any, input_name: str) -> di
         raise DataError(f"Invalid input `{input_name}`: expected a rectangular array. "
                         f"Received: {exc}") from exc
     x = conform(array, model.input_spec, f"input `{input_name}`")
-    outputs = model.signatures[signature](**{input_name: tf.constant(x)})
-    return {k: v.numpy() for k, v in outputs.items()}
+    return _finite(model.signatures[signature](**{input_name: tf.constant(x)}))
+
+
+def _finite(outputs: dict[str, Any]) -> dict[str, Any]:
+    """The outputs as arrays, refused if any is NaN or infinite: JSON cannot carry them."""
+    arrays = {k: v.numpy() for k, v in outputs.items()}
+    check_outputs(arrays, "request")
+    return arrays
 
 
 def _plain(value: Any) -> Any:

@@ -16,6 +16,7 @@ import numpy as np
 
 from kerakit.errors import DataError
 from kerakit.sources.formats import read_table
+from kerakit.sources.values import checked_values, missing
 
 __all__ = ["input_name", "read_rows"]
 
@@ -43,15 +44,18 @@ def read_rows(path: str | Path, inputs: Sequence[Mapping[str, Any]],
         ``(arrays, index)``: one array per input, and each row's index.
 
     Raises:
-        DataError: for an unreadable file, a missing column or text in a numeric column.
+        DataError: for an unreadable file, a missing column, text in a numeric
+            column, or a value the column's dtype cannot take (infinity, beyond
+            float32, a fraction or a gap in an integer column), naming the column
+            and the row.
     """
     frame = read_table(path)
     by_input = {input_name(str(c)): str(c) for c in frame.columns}
     wanted = [spec["name"] for spec in inputs]
     raw_names = {input_name(c): c for c in (columns or {})}
-    missing = [raw_names.get(name, name) for name in wanted if name not in by_input]
-    if missing:
-        raise DataError(f"Invalid input file {str(path)!r}: column {missing[0]!r} is missing. "
+    absent = [raw_names.get(name, name) for name in wanted if name not in by_input]
+    if absent:
+        raise DataError(f"Invalid input file {str(path)!r}: column {absent[0]!r} is missing. "
                         f"Expected the columns {[raw_names.get(n, n) for n in wanted]}. "
                         f"Received: {list(map(str, frame.columns))}")
     extra = sorted(set(by_input) - set(wanted))
@@ -63,22 +67,26 @@ def read_rows(path: str | Path, inputs: Sequence[Mapping[str, Any]],
         column = by_input[spec["name"]]
         values = frame[column]
         if spec["dtype"] == "string":
-            arrays[spec["name"]] = np.asarray(["" if _missing(v) else str(v)
+            arrays[spec["name"]] = np.asarray(["" if missing(v) else str(v)
                                                for v in values.tolist()])
-            continue
-        import pandas as pd
-
-        numbers = pd.to_numeric(values, errors="coerce")
-        bad = (numbers.isna() & values.notna()).to_numpy().nonzero()[0]
-        if bad.size or (spec["dtype"].startswith("int") and numbers.isna().any()):
-            row = int(bad[0]) if bad.size else int(numbers.isna().to_numpy().nonzero()[0][0])
-            raise DataError(f"Invalid value in column {column!r} of {str(path)!r}. Expected "
-                            f"{'an integer' if spec['dtype'].startswith('int') else 'a number'}"
-                            f". Received: {values.iloc[row]!r} at row {row}")
-        arrays[spec["name"]] = numbers.to_numpy(dtype="float64", na_value=np.nan).astype(
-            spec["dtype"])
+        else:
+            arrays[spec["name"]] = _numbers(values, spec["dtype"], column, str(path))
     return arrays, frame.index.tolist()
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+def _numbers(values: Any, dtype: str, column: str, path: str) -> np.ndarray:
+    """A numeric column checked as every input is (see :func:`checked_values`)."""
+    import pandas as pd
+
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = (numbers.isna() & values.notna()).to_numpy().nonzero()[0]
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(f"Invalid value in column {column!r} of {path!r}. Expected "
+                        f"{'an integer' if dtype.startswith('int') else 'a number'}"
+                        f". Received: {values.iloc[row]!r} at row {row}")
+    # Integers beyond int64 are read as Python ints, which to_numeric rounds: check those.
+    given = values.tolist() if values.dtype.kind == "O" else []
+    exact = given and all(missing(v) or isinstance(v, (int, float)) for v in given)
+    return checked_values(given if exact else numbers, dtype, f"input file {path!r}", column,
+                          allow_missing=True)

@@ -8,7 +8,6 @@ the model is :mod:`kerakit.engine.tables`.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import numpy as np
 from kerakit.data import Dataset, split
 from kerakit.errors import DataError
 from kerakit.sources.formats import read_table
+from kerakit.sources.values import checked_values, missing
 
 KINDS = ("numeric", "categorical", "ignore")
 CATEGORY_MAX_INTEGERS = 10  # integer columns with at most this many values are categories
@@ -92,6 +92,8 @@ def _infer_kind(values: Any, column: str, name: str) -> str:
     distinct = present.nunique()
     if kind == "b":
         return "categorical"
+    if kind in "iu" and len(present) < len(values):
+        return "numeric"  # integers with gaps (pandas' Int64), as a CSV file reads them
     if kind in "iu":
         steps = np.diff(present.to_numpy())
         running = distinct == len(values) > CLASSES_MAX_INTEGERS and bool(
@@ -124,8 +126,14 @@ def _to_numbers(values: Any) -> Any:
 def numeric_values(values: Any, column: str, name: str = "data") -> np.ndarray:
     """A column as float32, missing values as NaN.
 
+    Example:
+        >>> import pandas as pd
+        >>> numeric_values(pd.Series([1, None, 3], dtype="Int64"), "year").tolist()
+        [1.0, nan, 3.0]
+
     Raises:
-        DataError: naming the column and the first row holding text.
+        DataError: naming the column and the first row holding text, infinity,
+            or a number float32 cannot hold (see :func:`checked_values`).
     """
     numbers = _to_numbers(values)
     bad = numbers.isna() & values.notna()
@@ -135,23 +143,23 @@ def numeric_values(values: Any, column: str, name: str = "data") -> np.ndarray:
             f"Invalid value in numeric column {column!r} of `{name}`. Expected a number or an "
             f"empty cell. Received: {values.iloc[row]!r} at row {row}"
         )
-    array = numbers.to_numpy(dtype="float64", na_value=np.nan)
-    if np.isinf(array).any():
-        row = int(np.flatnonzero(np.isinf(array))[0])
-        raise DataError(f"Invalid value in numeric column {column!r} of `{name}`. Expected a "
-                        f"finite number. Received: {array[row]} at row {row}")
-    return array.astype("float32")
+    return checked_values(numbers, "float32", f"data `{name}`", column, allow_missing=True)
 
 
-def category_values(values: Any) -> np.ndarray:
-    """A categorical column as int64 (integers without gaps) or strings, missing as ``""``."""
-    if values.dtype.kind in "iu":
-        return values.to_numpy(dtype="int64")
-    return np.asarray([MISSING if _missing(v) else str(v) for v in values.tolist()])
+def category_values(values: Any, column: str = "", name: str = "data") -> np.ndarray:
+    """A categorical column as int64 (integers without gaps) or strings, missing as ``""``.
 
+    Example:
+        >>> import pandas as pd
+        >>> category_values(pd.Series([2007, None], dtype="Int64")).tolist()
+        ['2007', '']
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    Raises:
+        DataError: for an integer beyond int64, naming the column.
+    """
+    if values.dtype.kind in "iu" and not values.isna().any():
+        return checked_values(values, "int64", f"data `{name}`", column)
+    return np.asarray([MISSING if missing(v) else str(v) for v in values.tolist()])
 
 
 def encode_frame(frame: Any, columns: Mapping[str, str], name: str = "data") -> Any:
@@ -172,7 +180,7 @@ def encode_frame(frame: Any, columns: Mapping[str, str], name: str = "data") -> 
         if kind == "numeric":
             out[column] = numeric_values(frame[column], column, name)
         elif kind == "categorical":
-            out[column] = category_values(frame[column])
+            out[column] = category_values(frame[column], column, name)
     return pd.DataFrame(out, index=frame.index)
 
 
