@@ -248,6 +248,36 @@ def test_serve_arguments_are_checked(exports, tmp_path, capsys):
     check_hashes(exports / "versioned" / "2")
 
 
+def test_a_busy_port_is_refused_before_the_models_load(exports):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = run_cli("serve", str(exports / "digits"), "--port", str(port), timeout=120)
+    assert result.returncode == 1
+    assert f"Cannot listen on 127.0.0.1:{port}. Expected a free port" in result.stderr
+    assert "serving digits" not in result.stderr and "listening" not in result.stderr
+
+
+def test_port_0_listens_on_a_free_port_and_prints_it(exports):
+    proc = subprocess.Popen([sys.executable, "-m", "kerakit", "serve", str(exports / "digits"),
+                             "--port", "0"], env=cli_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in proc.stderr:  # bounded: the process exits if it cannot start
+            lines.append(line)
+            if line.startswith("listening on "):
+                break
+        url = lines[-1].split()[2].rstrip("/")
+        port = int(url.rsplit(":", 1)[1])
+        assert port != 0, lines
+        assert httpx.get(f"{url}/v1/models/digits", timeout=30).status_code == 200
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_input_kind_and_the_page_data():
     image = {"inputs": [{"name": "inputs", "shape": [None, 8, 8, 1], "dtype": "float32"}]}
     flat = {"inputs": [{"name": "inputs", "shape": [None, 4], "dtype": "float32"}]}

@@ -235,6 +235,7 @@ def serve(
 
     Raises:
         ExportError: if an export is missing, altered or not an export.
+        UsageError: for a bad number, or an address that cannot be bound.
     """
     import uvicorn
 
@@ -242,21 +243,66 @@ def serve(
         if not isinstance(value, int) or value < 1:
             raise UsageError(f"Invalid value for `{what}`. Expected a positive integer. "
                              f"Received: {what}={value!r}")
-    models = open_models(sources, load=workers == 1)
-    for model in models.values():
-        print(f"serving {model.name} version {model.version} from {model.path}", file=sys.stderr)
-    print(f"listening on http://{host}:{port}/ (SIGTERM or Ctrl-C to stop)", file=sys.stderr,
+    sock = _bind(host, port)  # before loading: a busy port fails at once
+    try:
+        models = open_models(sources, load=workers == 1)
+        for model in models.values():
+            print(f"serving {model.name} version {model.version} from {model.path}",
+                  file=sys.stderr)
+        port = sock.getsockname()[1]  # the real one, also for --port 0
+        options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning",
+                                   "access_log": False, "timeout_graceful_shutdown": 30}
+        if workers > 1:
+            # uvicorn binds for its worker processes itself: release ours just before
+            sock.close()
+            os.environ[CONFIG_ENV] = json.dumps({"models": {m.name: str(m.path)
+                                                            for m in models.values()},
+                                                 "max_body": max_body})
+        _listening(host, port)
+        if workers == 1:
+            server = uvicorn.Server(uvicorn.Config(create_app(models, max_body), **options))
+            _freeze_garbage_collector()
+            server.run(sockets=[sock])
+            return
+        # Each worker process checks and loads its own copy: uvicorn imports the app by name.
+        uvicorn.run("kerakit.deploy.serving:app_from_environment", factory=True,
+                    workers=workers, **options)
+    finally:
+        sock.close()
+
+
+def _bind(host: str, port: int) -> Any:
+    """A listening TCP socket on ``host:port``; port 0 picks a free one.
+
+    Raises:
+        UsageError: if the port is out of range or the address cannot be bound
+            (in use, or not this machine's), naming it.
+    """
+    import socket
+
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise UsageError(f"Invalid value for `port`. Expected a port from 0 to 65535. "
+                         f"Received: port={port!r}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+            sock.listen(2048)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:
+        raise UsageError(f"Cannot listen on {host}:{port}. Expected a free port on an address "
+                         f"of this machine (--port 0 picks a free one). Received: "
+                         f"{exc.strerror or exc}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _listening(host: str, port: int) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    print(f"listening on http://{shown}:{port}/ (SIGTERM or Ctrl-C to stop)", file=sys.stderr,
           flush=True)
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning",
-                               "access_log": False, "timeout_graceful_shutdown": 30}
-    if workers == 1:
-        app = create_app(models, max_body)
-        _freeze_garbage_collector()
-        uvicorn.run(app, **options)
-        return
-    # Each worker process checks and loads its own copy: uvicorn imports the app by name.
-    os.environ[CONFIG_ENV] = json.dumps({"models": {m.name: str(m.path)
-                                                    for m in models.values()},
-                                         "max_body": max_body})
-    uvicorn.run("kerakit.deploy.serving:app_from_environment", factory=True, workers=workers,
-                **options)
