@@ -10,6 +10,11 @@ one.
   (``np.savez``, ``model.save_weights``, a plot), committed when it succeeds.
 - :func:`exchange_or_move`: a finished file or directory put in place.
 - :func:`temp_dir_beside`: a work directory on the target's file system.
+- :func:`remove_stale_temps`: what those left behind when their process was killed.
+
+Temporary names carry the writer's pid (``.tmp-<pid>-...`` for files,
+``.<name>.tmp-<pid>-...`` for work directories), so a later writer can tell a
+dead process's leftovers from a live one's work.
 """
 
 from __future__ import annotations
@@ -17,17 +22,21 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "commit_file", "exchange_or_move", "fsync_path", "pid_alive",
-           "temp_dir_beside", "write_atomic"]
+__all__ = ["atomic_path", "commit_file", "exchange_or_move", "fsync_path", "is_temp_name",
+           "pid_alive", "remove_stale_temps", "temp_dir_beside", "write_atomic"]
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
+#: A temporary name of this module's: ``.tmp-<pid>-<id>-<name>``, ``.<name>.tmp-<pid>-<id>``
+#: (and ``.<name>.tmp-<pid>``); the group is the writer's pid.
+_TEMP_NAME = re.compile(r"^\.(?:.+\.)?tmp-(\d+)(?:-|$)")
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -136,6 +145,45 @@ def temp_dir_beside(target: Path) -> Path:
     work = target.parent / f"{prefix}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     return work
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is one of this module's temporary names (``.tmp-<pid>-...``).
+
+    Example:
+        >>> is_temp_name(".tmp-4242-0badc0de-state.json"), is_temp_name("state.json")
+        (True, False)
+    """
+    return _TEMP_NAME.match(name) is not None
+
+
+def remove_stale_temps(directory: Path) -> list[str]:
+    """Remove the temporary files and folders in ``directory`` whose process is gone.
+
+    A writer killed between writing its temporary file and renaming it leaves
+    that file; one whose pid is still alive is at work and is left alone.
+
+    Example:
+        >>> remove_stale_temps(Path("nowhere"))
+        []
+
+    Args:
+        directory: The folder to tidy (not its subfolders).
+
+    Returns:
+        The names removed.
+    """
+    removed = []
+    for entry in sorted(directory.glob(".*tmp-*")) if directory.is_dir() else []:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or pid_alive(int(match.group(1))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry.name)
+    return removed
 
 
 def pid_alive(pid: int) -> bool:

@@ -138,6 +138,12 @@ def test_force_replaces_the_export(digits_run, tmp_path):
     (target / "stale.txt").write_text("from before")
     with pytest.raises(ExportError, match="unexpected"):
         check_hashes(target)
+    # a file kerakit did not write is not deleted, even with force: it is listed
+    with pytest.raises(FileExistsError, match=r"also holds stale\.txt"):
+        export(digits_run, target, force=True)
+    assert (target / "stale.txt").read_text() == "from before"
+    (target / "stale.txt").unlink()
+    (target / "saved_model.pb").write_bytes(b"altered")  # kerakit's own files may be replaced
     export(digits_run, target, force=True)
     assert not (target / "stale.txt").exists()
     check_hashes(target)

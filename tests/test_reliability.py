@@ -25,6 +25,7 @@ from conftest import wait_for
 import kerakit as kk
 from kerakit.deploy import export_formats, exporting
 from kerakit.runs.locks import lock_path
+from kerakit.runs.marker import write_marker
 from kerakit.runs.rundir import partial_dir
 
 EPOCHS = 12
@@ -165,6 +166,7 @@ def test_export_force_refuses_a_folder_that_is_not_an_export(tmp_path, finished_
 def _crashed_partial(out: Path, decl: kk.Model) -> Path:
     partial = partial_dir(out)
     (partial / "backup").mkdir(parents=True)
+    write_marker(partial, "run")  # as kk.fit marks every partial directory, first
     (partial / "declaration.json").write_text(kk.plan(decl).declaration.to_json())
     return partial
 

@@ -3,8 +3,10 @@
 :func:`export` finds the model and what is known about it (a run, a run
 directory, a ``.keras`` file), checks the target, and hands both to the
 format's writer in :mod:`kerakit.deploy.export_formats`, which verifies the
-export before putting it in place. The manifest and file hashes are in
-:mod:`kerakit.deploy.export_files`.
+export before putting it in place. The manifest, file hashes and the
+export's marker are in :mod:`kerakit.deploy.export_files`. ``force`` replaces
+a SavedModel directory only when it carries an export's marker and holds
+nothing kerakit did not write (:func:`kerakit.runs.marker.check_replaceable`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from kerakit.deploy.export_files import MANIFEST, Export, check_hashes, file_hashes
+from kerakit.deploy.export_files import (
+    EXPORT_LAYOUT,
+    MANIFEST,
+    Export,
+    check_hashes,
+    file_hashes,
+)
 from kerakit.deploy.export_formats import WRITERS
 from kerakit.errors import ExportError, KerakitError
 from kerakit.runs.locks import hold_lock
-from kerakit.runs.rundir import RUN_LAYOUT, describe
+from kerakit.runs.marker import check_replaceable, describe
+from kerakit.runs.rundir import RUN_LAYOUT
 
 # Export, MANIFEST and the hash checks keep their old home here too.
 __all__ = ["FORMATS", "MANIFEST", "Export", "check_hashes", "export", "file_hashes"]
@@ -128,13 +137,17 @@ def _check_target(target: Path, format: str, force: bool) -> None:
             f"Invalid export path {str(target)!r}. Expected a file path for format "
             f"{format!r}. Received: an existing directory"
         )
+    if format == "saved_model":
+        check_replaceable(target, "export", force, known=EXPORT_LAYOUT,
+                          flag="force=True (--force)")
+        return
     if not target.exists():
         return
-    if not _is_export(target, format):
+    if not _is_export_file(target, format):
         raise FileExistsError(
-            f"Invalid export path {str(target)!r}. Expected a new path, an empty directory or "
-            f"a kerakit export to replace. Received: {describe(target)}, which is not a "
-            "kerakit export. kerakit does not delete it, even with force; choose another path."
+            f"Invalid export path {str(target)!r}. Expected a new path or a kerakit export to "
+            f"replace. Received: {describe(target)}, which is not a kerakit export. kerakit "
+            "does not delete it, even with force; choose another path."
         )
     if not force:
         raise FileExistsError(
@@ -143,14 +156,12 @@ def _check_target(target: Path, format: str, force: bool) -> None:
         )
 
 
-def _is_export(target: Path, format: str) -> bool:
-    """Whether ``target`` is something an export may replace: an earlier export, or nothing."""
+def _is_export_file(target: Path, format: str) -> bool:
+    """Whether the file ``target`` is an earlier export, which ``force`` may replace."""
     import zipfile
 
     from kerakit.engine.saving import MANIFEST_MEMBER
 
-    if target.is_dir():
-        return not any(target.iterdir()) or (target / MANIFEST).is_file()
     if format == "keras":
         try:
             with zipfile.ZipFile(target) as archive:

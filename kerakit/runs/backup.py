@@ -8,7 +8,8 @@ a run that keeps its best epoch also saves that epoch's weights
 Each is written to a temporary file, flushed to disk and renamed into place,
 the weights first, so ``state.json`` always names a complete weights file.
 A backup that cannot be read (a crash of the disk, a hand edit) is treated as
-absent, with a warning: the run starts afresh instead of failing.
+absent, with a warning: the run starts afresh instead of failing. Temporary
+files left by a killed process are removed when the backup is restored.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerakit.fileops import atomic_path, write_atomic
+from kerakit.fileops import atomic_path, remove_stale_temps, write_atomic
 
 __all__ = ["Resume", "TrainingBackup", "read_backup"]
 
@@ -90,6 +91,7 @@ class TrainingBackup(keras.callbacks.Callback):
         Raises:
             Nothing for a bad backup: it is reported with a warning and ignored.
         """
+        remove_stale_temps(self.directory)  # a killed process's half-written files
         found = read_backup(self.directory)
         if found is None:
             return None

@@ -1,9 +1,11 @@
 """Run directories: written beside their target as ``.<name>.partial``, renamed into place.
 
 The target is never half-written. A crashed run leaves its partial directory
-(with the training backup); the same call resumes from it. Overwriting
-replaces only what is recognisably a kerakit run: anything else at the
-target is refused, never deleted.
+(with the training backup); the same call resumes from it. Every partial
+directory is marked as a run's (:mod:`kerakit.runs.marker`) before anything
+else is written in it, and the marker lists the run's files when it is
+renamed into place. Overwriting replaces only a marked run holding nothing
+but what kerakit wrote: anything else at the target is refused, never deleted.
 """
 
 from __future__ import annotations
@@ -11,25 +13,25 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kerakit.declaration.model import Model
-from kerakit.fileops import exchange_or_move
+from kerakit.fileops import exchange_or_move, remove_stale_temps
+from kerakit.runs.marker import MARKER, check_replaceable, describe, read_marker, write_marker
 
 __all__ = ["RUN_LAYOUT", "RunLayout", "check_target", "default_run_dir", "describe",
-           "partial_dir", "prepare_partial", "replace"]
+           "discard_partial", "partial_dir", "prepare_partial", "replace"]
 
 
 @dataclass(frozen=True)
 class RunLayout:
     """The names of the files a run directory holds; every module asks :data:`RUN_LAYOUT`.
 
-    Two questions are answered from these names. A directory holding *any* of
-    :attr:`markers` is recognisably a kerakit run, perhaps an unfinished one,
-    that overwriting may replace. A directory holding *all* of :attr:`finished`
-    is a finished run, one that ``kerakit runs`` lists.
+    A directory holding *all* of :attr:`finished` is a finished run, one that
+    ``kerakit runs`` lists. Whether a directory may be *replaced* is not
+    answered from these names, which anyone's folder may hold, but from the
+    marker kerakit writes (:mod:`kerakit.runs.marker`).
 
     Example:
         >>> RUN_LAYOUT.declaration
@@ -39,7 +41,7 @@ class RunLayout:
     """
 
     model: str = "model.keras"
-    declaration: str = "declaration.json"  # written first: a partial run holds it
+    declaration: str = "declaration.json"  # written next after the marker
     history: str = "history.csv"
     metrics: str = "metrics.json"
     curves: str = "curves.png"
@@ -52,9 +54,9 @@ class RunLayout:
                 self.manifest)
 
     @property
-    def markers(self) -> tuple[str, ...]:
-        """Any one of these makes a directory a kerakit run that may be replaced."""
-        return (self.manifest, self.declaration)
+    def known(self) -> tuple[str, ...]:
+        """What a run directory may hold besides what its marker lists (the backup folder too)."""
+        return (*self.files, "backup")
 
     @property
     def finished(self) -> tuple[str, ...]:
@@ -79,67 +81,36 @@ def partial_dir(target: Path) -> Path:
     return target.parent / f".{target.name}.partial"
 
 
-def check_target(target: Path, overwrite: bool, *, what: str = "run",
-                 markers: Iterable[str] = RUN_LAYOUT.markers, flag: str = "overwrite=True "
-                 "(--overwrite)") -> None:
-    """Refuse a target that holds something other than a replaceable kerakit output.
+def check_target(target: Path, overwrite: bool) -> None:
+    """Refuse a target that is not a new path, an empty directory or a replaceable run.
 
-    A missing path or an empty directory is always fine. A directory holding
-    one of ``markers`` is replaced only with ``overwrite``. Anything else (a
-    file, or a directory of other things) is refused whatever ``overwrite``
-    says, with a message saying what is there.
+    A directory is replaced only with ``overwrite``, only when it carries a
+    run's marker, and only when it holds nothing but what kerakit wrote
+    there; anything else (a file, a folder of other things) is refused
+    whatever ``overwrite`` says, with a message saying what is there.
+
+    Example:
+        >>> check_target(Path("runs/new"), overwrite=False)
 
     Args:
         target: The output directory.
-        overwrite: Whether an existing kerakit output may be replaced.
-        what: What the output is, for messages (``"run"``, ``"tuning directory"``).
-        markers: Names (files or folders) whose presence makes a directory
-            recognisably such an output.
-        flag: How the user asks for overwriting, for messages.
+        overwrite: Whether an existing kerakit run may be replaced.
 
     Raises:
         FileExistsError: if ``target`` cannot be written.
     """
-    if not target.exists() and not target.is_symlink():
-        return
-    if target.is_symlink() or not target.is_dir():
-        raise FileExistsError(
-            f"Invalid output path {str(target)!r}. Expected a new or empty directory, or a "
-            f"kerakit {what} to replace. Received: {describe(target)}. kerakit does not "
-            "delete it; choose another path."
-        )
-    entries = sorted(target.iterdir())
-    if not entries:
-        return
-    if any((target / m).exists() for m in markers):
-        if not overwrite:
-            raise FileExistsError(
-                f"The output directory {str(target)!r} already holds a {what}. "
-                f"Expected a new or empty directory. Use {flag} to replace it."
-            )
-        return
-    raise FileExistsError(
-        f"Invalid output path {str(target)!r}. Expected a new or empty directory, or a "
-        f"kerakit {what} (with {' or '.join(markers)}) to replace. Received: {describe(target)}"
-        ", which is not a kerakit output. kerakit does not delete it, even with overwriting; "
-        "choose another path."
-    )
-
-
-def describe(path: Path, limit: int = 5) -> str:
-    """What is at ``path``, in a few words: ``a directory holding thesis.txt, sub/``."""
-    if path.is_symlink():
-        return f"a symbolic link to {str(path.readlink())!r}"
-    if not path.is_dir():
-        return f"a file of {path.stat().st_size} bytes"
-    entries = sorted(path.iterdir())
-    names = [e.name + ("/" if e.is_dir() else "") for e in entries[:limit]]
-    more = f" and {len(entries) - limit} more" if len(entries) > limit else ""
-    return f"a directory holding {', '.join(names)}{more}"
+    check_replaceable(target, "run", overwrite, known=RUN_LAYOUT.known)
 
 
 def prepare_partial(partial: Path, decl: Model) -> bool:
     """Reuse a crashed run's partial directory for the same declaration, else start clean.
+
+    A new partial directory gets the run's marker first, then the declaration.
+    A reused one is rid of the temporary files its killed process left.
+
+    Example:
+        >>> prepare_partial(Path(".run.partial"), decl)  # doctest: +SKIP
+        False
 
     Returns:
         Whether a crashed run's partial directory is reused.
@@ -147,25 +118,59 @@ def prepare_partial(partial: Path, decl: Model) -> bool:
     Raises:
         FileExistsError: if ``partial`` holds something that is not a kerakit run.
     """
-    marker = partial / RUN_LAYOUT.declaration
+    declaration = partial / RUN_LAYOUT.declaration
     reused = False
     if partial.exists():
-        if not partial.is_dir() or (any(partial.iterdir()) and not marker.is_file()):
+        marker = read_marker(partial) if partial.is_dir() else None
+        if not partial.is_dir() or (any(partial.iterdir()) and (marker or {}).get("kind")
+                                    != "run"):
             raise FileExistsError(
                 f"Invalid partial run directory {str(partial)!r}. Expected a crashed kerakit "
-                f"run (with {RUN_LAYOUT.declaration}) or nothing. Received: {describe(partial)}. "
-                "kerakit does not delete it; move it away."
+                f"run (marked by {MARKER}) or nothing. Received: {describe(partial)}. kerakit "
+                "does not delete it; move it away."
             )
-        reused = _same_declaration(marker, decl)
+        reused = _same_declaration(declaration, decl)
         if not reused:
             shutil.rmtree(partial)
-    partial.mkdir(parents=True, exist_ok=True)
-    marker.write_text(decl.to_json())
+    if reused:
+        remove_stale_temps(partial)
+    else:
+        partial.mkdir(parents=True, exist_ok=True)
+        write_marker(partial, "run")
+    declaration.write_text(decl.to_json())
     return reused
 
 
+def discard_partial(partial: Path) -> bool:
+    """Remove a partial directory that holds nothing yet but its marker and declaration.
+
+    A run that fails before training wrote anything (a declaration that does
+    not build, say) leaves nothing behind; one with a backup or other outputs
+    keeps them, to resume.
+
+    Example:
+        >>> discard_partial(Path(".nothing.partial"))
+        False
+
+    Returns:
+        Whether it was removed.
+    """
+    try:
+        if read_marker(partial) is None or (
+                {p.name for p in partial.iterdir()} - {MARKER, RUN_LAYOUT.declaration}):
+            return False
+        shutil.rmtree(partial)
+    except OSError:  # never hide the failure that brought us here
+        return False
+    return True
+
+
 def replace(partial: Path, target: Path) -> None:
-    """Move the finished run into place, swapping out an existing run (checked before)."""
+    """Move the finished run into place, swapping out an existing run (checked before).
+
+    The marker is written again first, listing the run's files.
+    """
+    write_marker(partial, "run", entries=[p.name for p in partial.iterdir()])
     target.parent.mkdir(parents=True, exist_ok=True)
     exchange_or_move(partial, target)
 

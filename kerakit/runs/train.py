@@ -30,6 +30,7 @@ from kerakit.runs.rundir import (
     RUN_LAYOUT,
     check_target,
     default_run_dir,
+    discard_partial,
     partial_dir,
     prepare_partial,
     replace,
@@ -210,10 +211,14 @@ def fit(
                 dataset = final_dataset(dataset)
             partial = partial_dir(target)
             prepare_partial(partial, concrete)
-            run = _train(the_plan, dataset, partial, target, distribute=distribute,
-                         verbose=verbose, callbacks=[*callbacks, *tracking.callback(tracked)],
-                         backup_every=backup_every,
-                         epochs=result.final_epochs if result else None)
+            try:
+                run = _train(the_plan, dataset, partial, target, distribute=distribute,
+                             verbose=verbose, callbacks=[*callbacks, *tracking.callback(tracked)],
+                             backup_every=backup_every,
+                             epochs=result.final_epochs if result else None)
+            except BaseException:
+                discard_partial(partial)  # only while it holds nothing to resume from
+                raise
             run.cv = result
             run.seconds = round(time.time() - started, 2)
             _write_run(run, partial, dataset)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kerakit.errors import DeclarationError, KerakitError, UsageError
-from kerakit.tuning.directory import check_tuning_dir
+from kerakit.tuning.directory import check_tuning_dir, start_tuning_dir
 from kerakit.tuning.handoff import write_spec
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def run_search_workers(search: Search, directory: Path, workers: int, *,
     if overwrite and directory.exists():
         check_tuning_dir(directory, overwrite)
         shutil.rmtree(directory)
+        start_tuning_dir(directory, overwrite=False)  # marked again before anything is written
     write_spec(search, directory)
     run_local_cluster(["-m", "kerakit.tuning.worker", str(directory)], workers)
 

@@ -22,7 +22,7 @@ from kerakit.engine.plan import plan
 from kerakit.errors import DataError, DeclarationError
 from kerakit.tuning.budget import SearchClock, parse_duration
 from kerakit.tuning.checked_search import Search
-from kerakit.tuning.directory import check_tuning_dir
+from kerakit.tuning.directory import remark_tuning_dir, start_tuning_dir
 from kerakit.tuning.engines import DEFAULT_ENGINE, get_engine
 from kerakit.tuning.objective import direction
 from kerakit.tuning.options import SearchOptions, check_count
@@ -157,7 +157,8 @@ def _run(runner: Any, search: Search, directory: Path, overwrite: bool, workers:
     lock = (contextlib.nullcontext() if runner.shares_directory
             else hold_lock(directory, "tuning directory"))
     with lock:
-        check_tuning_dir(directory, overwrite)
+        # the marker is the directory's first file, before any engine (a plugin's too) writes
+        marked = start_tuning_dir(directory, overwrite)
         search.clock = SearchClock.start(directory, search.options.time_budget,
                                          overwrite=overwrite)
         tracking = _search_tracking(search, track)
@@ -169,6 +170,8 @@ def _run(runner: Any, search: Search, directory: Path, overwrite: bool, workers:
                     outcome.metrics = {search.objective: float(result.best_score)}
         finally:
             search.clock.save()
+            if marked:  # an engine that cleared the directory to start afresh took it away
+                remark_tuning_dir(directory)
     result.extra.setdefault("time_spent", round(search.clock.spent(), 2))
     return result
 
