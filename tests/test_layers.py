@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kerakit"
 LAYERS = [
     ("kerakit._version", 0), ("kerakit.errors", 0), ("kerakit.hookspecs", 0),
     ("kerakit.base", 0), ("kerakit.data", 0), ("kerakit.curves", 0), ("kerakit.fileops", 0),
+    ("kerakit.keras_gate", 0),
     ("kerakit.builtins", 1),
     ("kerakit.registry", 2),
     ("kerakit.sources", 3),

@@ -166,9 +166,9 @@ def _table_columns(columns: dict[str, Any], names: list[str], where: str
 
 
 def _by_input_name(values: dict[str, Any], names: list[str], where: str) -> dict[str, Any]:
-    from kerakit.sources.rows import input_name
+    from kerakit.sources.rows import match_inputs
 
-    keyed = {input_name(str(k)): v for k, v in values.items()}
+    keyed = {name: values[key] for name, key in match_inputs(values, names, where).items()}
     missing = [n for n in names if n not in keyed]
     if missing:
         raise DataError(f"Invalid {where}: missing column `{missing[0]}`. Expected the columns "

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from kerakit.errors import DataError
-from kerakit.sources.rows import input_name
+from kerakit.sources.rows import input_names
 from kerakit.sources.tables import MISSING
 
 ONE_HOT_MAX = 64  # above this many categories, an embedding instead of one-hot
@@ -64,14 +64,14 @@ def model_inputs(frame: Any) -> dict[str, Any]:
     String columns become TensorFlow string tensors: Keras takes no numpy
     string arrays.
     """
-    out = {}
+    out, names = {}, input_names(frame.columns)
     for column in frame.columns:
         values = frame[column].to_numpy()
         if values.dtype.kind in "OUS":
             import tensorflow as tf
 
             values = tf.constant(values.astype(str))
-        out[input_name(column)] = values
+        out[names[str(column)]] = values
     return out
 
 
@@ -104,9 +104,9 @@ def front_end(columns: Mapping[str, str], adapt_data: Any) -> tuple[dict[str, An
             "IntegerLookup run TensorFlow ops. Expected KERAS_BACKEND=tensorflow, or only "
             f"numeric columns. Received: backend {keras.backend.backend()!r}"
         )
-    inputs, parts, adapted = {}, [], []
+    inputs, parts, adapted, names = {}, [], [], input_names(used)
     for column in used:
-        key = input_name(column)
+        key = names[str(column)]
         values = adapt_data[column].to_numpy()
         if columns[column] == "numeric":
             inp = keras.Input(shape=(), dtype="float32", name=key)

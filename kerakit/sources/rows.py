@@ -6,9 +6,10 @@ loads pandas and TensorFlow but not Keras.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,82 @@ from kerakit.errors import DataError
 from kerakit.sources.formats import read_table
 from kerakit.sources.values import checked_values, missing
 
-__all__ = ["input_name", "read_rows"]
+__all__ = ["input_name", "input_names", "match_inputs", "read_rows"]
 
 
 def input_name(column: str) -> str:
-    """A column's name as a model input and signature key (letters, digits, ``_.-``)."""
+    """A column's name as a model input and signature key (letters, digits, ``_.-``).
+
+    ASCII names keep their letters (``bill length`` -> ``bill_length``); a name
+    with other characters (``年龄``) gets a stable suffix from a hash of the
+    whole name, so every Unicode header has its own input. Within one table
+    :func:`input_names` also separates names that clean to the same one.
+
+    Example:
+        >>> input_name("bill length")
+        'bill_length'
+        >>> input_name("年龄") != input_name("收入")
+        True
+    """
+    return _cleaned(column) if column.isascii() else _hashed(column)
+
+
+def input_names(columns: Iterable[Any]) -> dict[str, str]:
+    """Each column's input name, unique within the table.
+
+    A column whose name is already a valid input name keeps it; others whose
+    cleaned names collide (``bill length`` beside ``bill_length``) get a
+    stable suffix from a hash of their own name.
+
+    Example:
+        >>> input_names(["bill length", "bill_length"])["bill_length"]
+        'bill_length'
+        >>> input_names(["bill length", "bill_length"])["bill length"].startswith("bill_length_")
+        True
+
+    Raises:
+        DataError: if two columns still share a name (a hash collision).
+    """
+    names = [str(c) for c in columns]
+    plain = [input_name(c) for c in names]
+    out = {}
+    for column, name in zip(names, plain, strict=True):
+        clash = plain.count(name) > 1 and name != column
+        out[column] = _hashed(column) if clash else name
+    if len(set(out.values())) < len(out):
+        raise DataError(f"Invalid column names: {names} do not map to distinct input names. "
+                        f"Expected distinct names. Received: {out}")
+    return out
+
+
+def match_inputs(keys: Iterable[Any], wanted: Sequence[str], where: str) -> dict[str, str]:
+    """Which given key (a file's column, a request's field) feeds each wanted input.
+
+    A key is matched as :func:`input_names` named it at training: its hashed
+    name first, else its cleaned name. Keys that match no input are left out.
+
+    Raises:
+        DataError: if two keys feed one input, naming both.
+    """
+    taken: dict[str, str] = {}
+    for key in map(str, keys):
+        name = _hashed(key) if _hashed(key) in wanted else input_name(key)
+        if name in taken:
+            raise DataError(f"Invalid {where}: the columns {taken[name]!r} and {key!r} both "
+                            f"feed the input `{name}`. Expected one column per input. "
+                            f"Received: both")
+        taken[name] = key
+    return taken
+
+
+def _cleaned(column: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", column)
     return cleaned if cleaned[:1].isalpha() else f"c_{cleaned}"
+
+
+def _hashed(column: str) -> str:
+    digest = hashlib.sha1(column.encode("utf-8")).hexdigest()[:8]
+    return f"{_cleaned(column)}_{digest}"
 
 
 def read_rows(path: str | Path, inputs: Sequence[Mapping[str, Any]],
@@ -50,9 +120,10 @@ def read_rows(path: str | Path, inputs: Sequence[Mapping[str, Any]],
             and the row.
     """
     frame = read_table(path)
-    by_input = {input_name(str(c)): str(c) for c in frame.columns}
     wanted = [spec["name"] for spec in inputs]
-    raw_names = {input_name(c): c for c in (columns or {})}
+    by_input = match_inputs(frame.columns, wanted, f"input file {str(path)!r}")
+    used = [c for c, kind in (columns or {}).items() if kind != "ignore"]
+    raw_names = {name: c for c, name in input_names(used).items()}
     absent = [raw_names.get(name, name) for name in wanted if name not in by_input]
     if absent:
         raise DataError(f"Invalid input file {str(path)!r}: column {absent[0]!r} is missing. "
