@@ -85,9 +85,12 @@ def predictions(export: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
             row = dict(ROWS[3], **{column: value})
             lines[4] = f"{row['x1']},{row['year']},{row['island']}"
         (tmp / f"{name}.csv").write_text("\n".join(lines) + "\n")
+    np.save(tmp / "rows.npy", np.zeros((3, 3), dtype="float32"))  # an array, not a table
     outcomes = run_cli_batch(*[["predict", str(export), str(tmp / f"{name}.csv"), "--json"]
-                               for name in PREDICT_CASES])
-    return dict(zip(PREDICT_CASES, outcomes, strict=True))
+                               for name in PREDICT_CASES],
+                             ["predict", str(export), str(tmp / "rows.npy"), "--json"])
+    return {**dict(zip(PREDICT_CASES, outcomes[:-1], strict=True)), "npy": outcomes[-1],
+            "npy_path": tmp / "rows.npy"}
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +163,14 @@ def test_good_rows_are_predicted(predictions):
     result = predictions["good"]
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(strict_json(result.stdout)) == len(ROWS)
+
+
+def test_a_table_export_given_an_npy_file_names_the_table_formats(predictions):
+    result = predictions["npy"]
+    assert result.returncode == 1
+    assert (f"Invalid table file {str(predictions['npy_path'])!r}. Expected an existing "
+            ".csv, .tsv, .parquet, .pq file. Received: a .npy file") in result.stderr
+    assert "UTF-8" not in result.stderr and "bug" not in result.stderr
 
 
 def test_infinite_value_in_a_table_row_is_refused_by_predict_with_the_column_named(
