@@ -120,3 +120,39 @@ def test_stored_splits_reopen_with_their_types(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no work folder left
     with pytest.raises(DataError, match=r"Expected a data\.json written by kerakit"):
         Source.open(tmp_path / "nothing")
+
+
+def _image_folder(root: Path, save) -> Path:
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8), color=40 * i).save(root / label / f"{i}.png")
+    save(Image.new("L", (8, 8)), root / "a" / "odd.png")
+    return root
+
+
+def test_an_image_folder_refuses_tiff_bytes_in_a_png_before_training(tmp_path):
+    folder = _image_folder(tmp_path / "images", lambda im, path: im.save(path, format="TIFF"))
+    decl = kk.Model(inputs=(8, 8, 1), blocks=["flatten"], head=kk.use("classifier", classes=2),
+                    epochs=1)
+    with pytest.raises(DataError, match=r"Invalid image '.*odd\.png'\. Expected PNG, JPEG, BMP "
+                                         r"or GIF data, which training decodes\. Received: "
+                                         r"TIFF data in a \.png file"):
+        kk.fit(decl, str(folder), out=tmp_path / "run", verbose=0)
+    assert not list(tmp_path.glob(".run.partial*"))
+
+
+def test_an_image_folder_refuses_images_predict_would_refuse(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from kerakit.sources.images import scan_folder
+
+    # Pillow's limit (89.5 megapixels) made small, so the test stays small: 16x16 > 200
+    folder = _image_folder(tmp_path / "images",
+                           lambda im, path: im.resize((16, 16)).save(path))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 200)
+    with pytest.raises(DataError, match=r"Refused input image '.*odd\.png': it is too large "
+                                         r"to decode safely.*Expected at most 200 pixels"):
+        scan_folder(folder)

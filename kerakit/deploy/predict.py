@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -240,23 +239,13 @@ def _numeric(row: list[str]) -> bool:
 
 
 def _read_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    from PIL import Image
+    from kerakit.sources.images import open_image
 
     if len(shape) != 3:
         raise DataError(f"Invalid input: an image was given, but the model expects inputs of "
                         f"shape {shape}, not (height, width, channels).")
     height, width, channels = shape
-    # Pillow only warns between its pixel limit and twice that; refuse it all the same.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(path)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise DataError(
-                f"Refused input image {str(path)!r}: it is too large to decode safely ({exc}). "
-                f"Expected at most {Image.MAX_IMAGE_PIXELS} pixels."
-            ) from exc
-    image = image.convert("L" if channels == 1 else "RGB")
+    image = open_image(path).convert("L" if channels == 1 else "RGB")
     if height and width:
         image = image.resize((width, height))
     array = np.asarray(image, dtype="float32")

@@ -22,8 +22,47 @@ from kerakit.errors import DataError
 from kerakit.sources.formats import IMAGE_SUFFIXES
 
 IN_MEMORY_LIMIT = 2 * 1024**3  # bytes of float32 pixels tuning may hold
+#: What TensorFlow's decode_image reads, by Pillow's format name (MPO is a JPEG with extras)
+DECODABLE = ("PNG", "JPEG", "MPO", "BMP", "GIF")
 
-__all__ = ["IMAGE_SUFFIXES", "Folder", "image_folder", "scan_folder"]
+__all__ = ["DECODABLE", "IMAGE_SUFFIXES", "Folder", "image_folder", "open_image",
+           "scan_folder"]
+
+
+def open_image(path: str | Path) -> Any:
+    """Open an image with Pillow, refusing what training or prediction could not decode.
+
+    One rule for the folder scan and for ``kerakit predict``: the file must be
+    one of :data:`DECODABLE` whatever its suffix says, and at most Pillow's
+    ``MAX_IMAGE_PIXELS`` (between that and twice it Pillow only warns).
+
+    Example:
+        >>> with open_image("cat.png") as image:  # doctest: +SKIP
+        ...     image.size
+
+    Raises:
+        DataError: for an unreadable file, another format, or too many pixels, naming it.
+    """
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise DataError(f"Refused input image {str(path)!r}: it is too large to decode safely "
+                            f"({exc}). Expected at most {Image.MAX_IMAGE_PIXELS} pixels.") from exc
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"Cannot read image {str(path)!r}: {exc}. Expected a readable "
+                            "PNG, JPEG, BMP or GIF file.") from exc
+    if image.format not in DECODABLE:
+        image.close()
+        raise DataError(f"Invalid image {str(path)!r}. Expected PNG, JPEG, BMP or GIF data, "
+                        f"which training decodes. Received: {image.format} data in a "
+                        f"{Path(path).suffix} file")
+    return image
 
 
 @dataclass
@@ -75,14 +114,13 @@ def scan_folder(path: str | Path) -> Folder:
             continue
         names.append(name)
         for file in found:
+            with open_image(file) as image:
+                sizes[(image.height, image.width)] += 1
+                grey = grey and image.mode in ("1", "L", "I", "I;16", "F")
             try:
                 with Image.open(file) as image:
                     image.verify()  # reads the whole file: truncation shows here
-                with Image.open(file) as image:
-                    sizes[(image.height, image.width)] += 1
-                    grey = grey and image.mode in ("1", "L", "I", "I;16", "F")
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-                    Image.DecompressionBombError) as exc:
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
                 raise DataError(f"Cannot read image {str(file)!r}: {exc}. Expected a "
                                 "readable PNG, JPEG, BMP or GIF file.") from exc
             files.append(str(file))
