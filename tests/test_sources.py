@@ -156,3 +156,19 @@ def test_an_image_folder_refuses_images_predict_would_refuse(tmp_path, monkeypat
     with pytest.raises(DataError, match=r"Refused input image '.*odd\.png': it is too large "
                                          r"to decode safely.*Expected at most 200 pixels"):
         scan_folder(folder)
+
+
+def test_a_parquet_list_column_is_ignored_with_a_warning_or_refused_by_name(tmp_path):
+    from kerakit.sources.tables import analyse_table, encode_frame
+
+    frame = pd.DataFrame({"a": np.arange(30.0), "tags": [[1, 2]] * 30, "y": [0, 1] * 15})
+    frame.to_parquet(tmp_path / "t.parquet")
+    table = formats.read_table(tmp_path / "t.parquet")
+    with pytest.warns(UserWarning, match=r"Column 'tags' of `.*` holds lists or other nested "
+                                         r"values .* it is ignored"):
+        analysis = analyse_table(table, "y")
+    assert analysis.kinds == {"a": "numeric", "tags": "ignore"}
+    with pytest.raises(DataError, match=r"Invalid value in categorical column 'tags' of "
+                                        r"`data`\. Expected one category per cell\. Received: "
+                                        r"ndarray array\(\[1, 2\]\) at row 0"):
+        encode_frame(table, {"a": "numeric", "tags": "categorical"})

@@ -88,6 +88,12 @@ def infer_columns(frame: Any, targets: Sequence[str],
 
 def _infer_kind(values: Any, column: str, name: str) -> str:
     kind = values.dtype.kind
+    if kind == "O" and _nested_row(values) is not None:
+        warnings.warn(f"Column {column!r} of `{name}` holds lists or other nested values (a "
+                      "Parquet list column, say): kerakit takes one number or category per "
+                      "cell, so it is ignored. Flatten it into columns to use it.",
+                      stacklevel=3)
+        return "ignore"
     present = values.dropna()
     distinct = present.nunique()
     if kind == "b":
@@ -117,6 +123,23 @@ def _infer_kind(values: Any, column: str, name: str) -> str:
     return "categorical"
 
 
+def _nested_row(values: Any) -> int | None:
+    """The first row holding a list, array, mapping or set, if any."""
+    for row, value in enumerate(values.tolist()):
+        if isinstance(value, (list, tuple, dict, set, np.ndarray)):
+            return row
+    return None
+
+
+def _check_flat(values: Any, column: str, name: str, kind: str) -> None:
+    row = _nested_row(values) if values.dtype.kind == "O" else None
+    if row is not None:
+        raise DataError(f"Invalid value in {kind} column {column!r} of `{name}`. Expected one "
+                        f"{'number' if kind == 'numeric' else 'category'} per cell. "
+                        f"Received: {type(values.iloc[row]).__name__} {values.iloc[row]!r:.60} "
+                        f"at row {row}")
+
+
 def _to_numbers(values: Any) -> Any:
     import pandas as pd
 
@@ -135,6 +158,7 @@ def numeric_values(values: Any, column: str, name: str = "data") -> np.ndarray:
         DataError: naming the column and the first row holding text, infinity,
             or a number float32 cannot hold (see :func:`checked_values`).
     """
+    _check_flat(values, column, name, "numeric")
     numbers = _to_numbers(values)
     bad = numbers.isna() & values.notna()
     if bad.any():
@@ -159,6 +183,7 @@ def category_values(values: Any, column: str = "", name: str = "data") -> np.nda
     """
     if values.dtype.kind in "iu" and not values.isna().any():
         return checked_values(values, "int64", f"data `{name}`", column)
+    _check_flat(values, column, name, "categorical")
     return np.asarray([MISSING if missing(v) else str(v) for v in values.tolist()])
 
 
