@@ -122,6 +122,9 @@ class TrackedRun:
         data: ``{"name": ..., "fingerprint": ...}``.
         versions: ``{"kerakit": ..., "<plugin>": ...}`` for kerakit and each plugin used.
         run_dir: Where the run writes its files, when it has a directory.
+        resumed_history: When this run resumes a crashed one (same ``id``), the
+            epochs that run's backup kept, by metric (``{"loss": [...], ...}``),
+            so a tracker can fill in what it missed; else empty.
     """
 
     id: str
@@ -133,6 +136,7 @@ class TrackedRun:
     data: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     run_dir: Path | None = None
+    resumed_history: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass

@@ -172,3 +172,4 @@ def test_a_parquet_list_column_is_ignored_with_a_warning_or_refused_by_name(tmp_
                                         r"`data`\. Expected one category per cell\. Received: "
                                         r"ndarray array\(\[1, 2\]\) at row 0"):
         encode_frame(table, {"a": "numeric", "tags": "categorical"})
+

@@ -1,4 +1,5 @@
-"""Experiment tracking: resolving trackers, a broken tracker, TensorBoard HParams, `kerakit runs`.
+"""Experiment tracking: resolving trackers, a broken or stalled tracker, resuming, TensorBoard
+HParams, `kerakit runs`.
 
 The MLflow plugin's own suite (a 3-trial search and an exported run read back
 from a real local store) runs in tests/test_plugin_suites.py, against the
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from conftest import ROOT, cli_env, run_cli
 
 import kerakit as kk
 from kerakit import hp
+from kerakit.base import Tracker
 from kerakit.errors import ComponentNotFoundError, DeclarationError, TrackerWarning
 from kerakit.runs.tracking import Tracking, tracker_names
 
@@ -79,6 +83,77 @@ def test_a_broken_tracker_warns_once_and_training_goes_on(installed_plugins, tmp
     scalars = read_events(tmp_path / "runs" / "tensorboard" / "a")["scalars"]
     assert [step for step, _ in scalars["val_loss"]] == [0, 1, 2]
     assert tracked.data["name"] == "iris" and len(tracked.data["fingerprint"]) == 16
+
+
+# -- trackers never block training --------------------------------------------------
+
+
+class Stalled(Tracker):
+    """A tracker whose backend never answers (for 30 s, so a broken test still ends)."""
+
+    release = threading.Event()
+
+    def start_run(self, run):
+        self.release.wait(30)
+
+
+def test_a_stalled_tracker_does_not_stall_training(tmp_path, monkeypatch):
+    kk.register_component("trackers", "stalled", Stalled)
+    Stalled.release.clear()
+    monkeypatch.setenv("KERAKIT_TRACK_TIMEOUT", "1")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            started = time.monotonic()
+            run = kk.fit(small(epochs=3), "iris", out=tmp_path / "runs" / "a", verbose=0,
+                         track=["stalled", "tensorboard"])
+            seconds = time.monotonic() - started
+    finally:
+        Stalled.release.set()
+    assert seconds < 20, seconds  # before: 30 s in start_run, on the training thread
+    assert (run.dir / "metrics.json").is_file() and run.epochs_run == 3
+    [warning] = [str(w.message) for w in caught if issubclass(w.category, TrackerWarning)]
+    assert "`local.stalled` failed in start_run" in warning and "TimeoutError" in warning
+    scalars = read_events(tmp_path / "runs" / "tensorboard" / "a")["scalars"]
+    assert [step for step, _ in scalars["val_loss"]] == [0, 1, 2]  # the other one went on
+
+
+class Recorder(Tracker):
+    """Records every run id and epoch it is told about, across instances."""
+
+    seen: list[tuple[str, str, int | None]] = []
+
+    def start_run(self, run):
+        self.seen.append(("start", run.id, None))
+
+    def log_epoch(self, run, epoch, metrics):
+        self.seen.append(("epoch", run.id, epoch))
+
+
+def test_a_resumed_run_keeps_its_tracked_run_id(tmp_path):
+    import keras
+
+    kk.register_component("trackers", "recorder", Recorder)
+    Recorder.seen.clear()
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:  # after the backup of epoch 2, before the trackers hear of it
+                raise RuntimeError("the process died")
+
+    with pytest.raises(RuntimeError, match="died"):
+        kk.fit(small(epochs=5), "iris", out=tmp_path / "run", verbose=0, track=["recorder"],
+               backup_every=0, callbacks=[Crash()])
+    crashed = list(Recorder.seen)
+    Recorder.seen.clear()
+    run = kk.fit(small(epochs=5), "iris", out=tmp_path / "run", verbose=0, track=["recorder"])
+    assert run.resumed_at_epoch == 3
+    [(_, first_id, _)] = [e for e in crashed if e[0] == "start"]
+    assert [e for e in crashed if e[0] == "epoch"] == [("epoch", first_id, 0),
+                                                       ("epoch", first_id, 1)]
+    assert Recorder.seen == [("start", first_id, None), ("epoch", first_id, 3),
+                             ("epoch", first_id, 4)]
+    assert not (run.dir / "backup").exists()  # the id was kept with the backup, now gone
 
 
 # -- TensorBoard HParams for tuning ---------------------------------------------------

@@ -45,20 +45,20 @@ def run_runs(args: argparse.Namespace) -> int:
     if len(args.args) > 1:
         raise UsageError("Invalid arguments. Expected at most one runs folder, or `diff A B`. "
                          f"Received: {' '.join(args.args)}")
-    rows = list_runs(args.args[0] if args.args else "runs")
-    for row in rows:
+    runs = list_runs(args.args[0] if args.args else "runs")
+    for row in runs:
         if "error" in row:
             print(f"warning: {row['error']}", file=sys.stderr)
     if args.json:
-        print_json(rows)
+        print_json(runs)
         return 0
-    if not rows:
+    if not runs:
         print(f"no finished runs under {args.args[0] if args.args else 'runs'}/")
         return 0
     print_table([[r["name"], (r["when"] or "")[:19].replace("T", " "), r["data"],
                   "(unreadable)" if "error" in r else
                   " ".join(f"{k}={_cell(v)}" for k, v in r["test"].items()), r["epochs"],
-                  _seconds(r["seconds"]), ", ".join(r["plugins"])] for r in rows],
+                  _seconds(r["seconds"]), ", ".join(r["plugins"])] for r in runs],
                 ["name", "when", "data", "test", "epochs", "time", "plugins"])
     return 0
 

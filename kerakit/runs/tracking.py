@@ -5,37 +5,48 @@ Trackers are components of the kind ``trackers`` (see
 places, all of them used: ``fit(track=...)`` / ``--track NAME``, the
 declaration's ``track`` field, and ``KERAKIT_TRACK=a,b``.
 
-A :class:`Tracking` fans each event out to its trackers. A tracker that
-raises is switched off with one :class:`~kerakit.errors.TrackerWarning` and
-the run goes on, like a quarantined plugin. Search engines use the same small
-API for tuning: :meth:`Tracking.start` a ``"search"``, then one ``"trial"``
-per trial with the search as ``parent``, :meth:`Tracking.callback` for its
-epochs and :meth:`Tracking.end` with ``"finished"``, ``"failed"`` or
-``"pruned"``.
+A :class:`Tracking` fans each event out to its trackers, each on a thread of
+its own (:mod:`kerakit.runs.tracker_thread`), so a slow backend never holds
+up training. A tracker that raises, or does not answer within
+``KERAKIT_TRACK_TIMEOUT`` seconds, is switched off with one
+:class:`~kerakit.errors.TrackerWarning` and the run goes on, like a
+quarantined plugin. A resumed training run keeps its crashed run's id.
+Search engines use the same small API for tuning (see
+:class:`~kerakit.runs.search_tracking.SearchTracking`): :meth:`Tracking.start`
+a ``"search"``, then one ``"trial"`` per trial with the search as
+``parent``, :meth:`Tracking.callback` for its epochs and :meth:`Tracking.end`
+with ``"finished"``, ``"failed"`` or ``"pruned"``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import time
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from kerakit.base import RunOutcome, TrackedRun, Tracker
 from kerakit.data import Dataset
-from kerakit.declaration.model import FixedSampler, Model, Sampler, walk
+from kerakit.declaration.model import Model, Sampler, walk
 from kerakit.errors import TrackerWarning, UsageError
+from kerakit.fileops import write_atomic
 from kerakit.registry.discovery import current_registry
 from kerakit.registry.table import Registry
+from kerakit.runs.rundir import RUN_LAYOUT, partial_dir
+from kerakit.runs.tracker_thread import TIMEOUT, TrackerThread, timeout_setting
 
 __all__ = ["ENV_VAR", "Tracking", "data_fingerprint", "tracker_names"]
 
 #: Comma-separated tracker names turned on for every run of the process.
 ENV_VAR = "KERAKIT_TRACK"
+#: In a partial run directory: the tracked run's id, for the run that resumes it.
+RUN_ID_FILE = Path("backup", "tracking.json")
 
 
 def tracker_names(track: Iterable[str] | str | None = None,
@@ -70,7 +81,13 @@ def tracker_names(track: Iterable[str] | str | None = None,
 
 
 class Tracking:
-    """The trackers of one training run or search, each guarded.
+    """The trackers of one training run or search, each on a thread of its own.
+
+    Each tracker's calls are queued to its own daemon thread, in order, so a
+    slow or stalled backend never holds up training. The first call that
+    raises, or runs longer than ``timeout`` seconds, switches that tracker off
+    with one :class:`~kerakit.errors.TrackerWarning`. When a run (not a trial)
+    ends, kerakit waits for the trackers' calls, at most ``timeout`` seconds.
 
     Example:
         >>> tracking = Tracking.open([])
@@ -79,10 +96,17 @@ class Tracking:
 
     Args:
         trackers: ``(name, tracker)`` pairs.
+        timeout: Seconds; defaults to ``KERAKIT_TRACK_TIMEOUT``, else
+            :data:`~kerakit.runs.tracker_thread.TIMEOUT`.
+
+    Raises:
+        UsageError: for a timeout that is not a positive number.
     """
 
-    def __init__(self, trackers: Iterable[tuple[str, Tracker]] = ()) -> None:
-        self.trackers = list(trackers)
+    def __init__(self, trackers: Iterable[tuple[str, Tracker]] = (),
+                 timeout: float | None = None) -> None:
+        self.workers = [TrackerThread(name, tracker) for name, tracker in trackers]
+        self.timeout = timeout_setting(timeout) if self.workers or timeout else TIMEOUT
         self.failed: dict[str, str] = {}
 
     @classmethod
@@ -91,28 +115,37 @@ class Tracking:
 
         Raises:
             ComponentNotFoundError: for a name no loaded plugin registers as a tracker.
+            UsageError: for an invalid ``KERAKIT_TRACK_TIMEOUT``.
         """
         names = list(names)
+        tracking = cls()
         if not names:
-            return cls()
+            return tracking
         registry = registry or current_registry()
         components = [registry.get("trackers", name) for name in names]  # typos fail here
-        tracking = cls()
+        tracking.timeout = timeout_setting()
         for component in components:
             try:
-                tracking.trackers.append((component.qualified_name, component.create()))
+                tracking.workers.append(
+                    TrackerThread(component.qualified_name, component.create()))
             except Exception as exc:
                 tracking._switch_off(component.qualified_name, "start", exc)
         return tracking
 
     @property
+    def trackers(self) -> list[tuple[str, Tracker]]:
+        """The ``(name, tracker)`` pairs still on."""
+        return [(w.name, w.tracker) for w in self.workers]
+
+    @property
     def active(self) -> bool:
-        return bool(self.trackers)
+        return bool(self.workers)
 
     def start(self, kind: str, name: str, *, decl: Model | None = None,
               hyperparameters: dict[str, Any] | None = None, data: Any = None,
               run_dir: Path | None = None, parent: TrackedRun | None = None,
-              versions: dict[str, str] | None = None) -> TrackedRun:
+              versions: dict[str, str] | None = None, run_id: str | None = None,
+              resumed_history: dict[str, list[float]] | None = None) -> TrackedRun:
         """Tell every tracker a run started; return its :class:`~kerakit.base.TrackedRun`.
 
         Args:
@@ -121,19 +154,24 @@ class Tracking:
             decl: The resolved declaration.
             hyperparameters: The chosen values by dotted name.
             data: A ``Dataset`` (or anything with a ``name``): its name and fingerprint.
-            run_dir: Where the run writes its files.
+            run_dir: Where the run writes its files (made absolute).
             parent: The search run of a trial.
             versions: kerakit's and the plugins' versions; see :func:`versions_of`.
+            run_id: The id of the crashed run this one resumes; a new one if ``None``.
+            resumed_history: The epochs the crashed run's backup kept, by metric.
         """
+        run_id = run_id or uuid.uuid4().hex
         if not self.active:  # nothing listens: skip the fingerprint and the declaration
-            return TrackedRun(uuid.uuid4().hex, name, kind, parent=parent)
+            return TrackedRun(run_id, name, kind, parent=parent)
         run = TrackedRun(
-            id=uuid.uuid4().hex, name=name, kind=kind, parent=parent,
+            id=run_id, name=name, kind=kind, parent=parent,
             declaration=decl.to_dict() if decl is not None else {},
             hyperparameters=dict(hyperparameters or {}),
             data={"name": getattr(data, "name", None), "fingerprint": data_fingerprint(data)}
             if data is not None else {},
-            versions=dict(versions or {}), run_dir=Path(run_dir) if run_dir else None)
+            versions=dict(versions or {}),
+            run_dir=Path(run_dir).absolute() if run_dir else None,
+            resumed_history=dict(resumed_history or {}))
         self._each("start_run", run)
         return run
 
@@ -143,12 +181,28 @@ class Tracking:
         self._each("log_epoch", run, epoch, values)
 
     def end(self, run: TrackedRun, outcome: RunOutcome | None = None) -> None:
-        """Tell every tracker the run ended."""
+        """Tell every tracker the run ended; a run without a parent waits for them."""
         self._each("end_run", run, outcome or RunOutcome())
+        if run.parent is None:
+            self.flush()
 
     def export(self, run: TrackedRun, path: Path) -> None:
-        """Tell every tracker a finished run was exported to ``path``."""
+        """Tell every tracker a finished run was exported to ``path``, and wait for them."""
         self._each("log_export", run, Path(path))
+        self.flush()
+
+    def flush(self) -> None:
+        """Wait for the trackers' queued calls: at most ``timeout`` seconds in all.
+
+        A tracker that is not done by then, or whose call in progress has
+        run for ``timeout`` seconds, is switched off with a warning.
+        """
+        deadline = time.monotonic() + self.timeout
+        for worker in self.workers:
+            if not worker.wait(deadline, self.timeout) and worker.error is None:
+                worker.error = (worker.method or "end_run", TimeoutError(
+                    f"its calls were not done {self.timeout:g} s after the run ended"))
+        self._check()
 
     def callback(self, run: TrackedRun) -> list[Any]:
         """A Keras callback reporting each epoch of ``run``; none when nothing tracks."""
@@ -159,8 +213,11 @@ class Tracking:
         tracking = self
 
         class TrackEpochs(keras.callbacks.Callback):
+            remembered = False
+
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 tracking.epoch(run, epoch, logs or {})
+                self.remembered = self.remembered or remember_run_id(run)
 
         return [TrackEpochs()]
 
@@ -176,135 +233,84 @@ class Tracking:
         self.end(run, outcome)
 
     def _each(self, method: str, *args: Any) -> None:
-        for name, tracker in list(self.trackers):
-            call = getattr(tracker, method, None)  # every method is optional
-            if call is None:
-                continue
-            try:
-                call(*args)
-            except Exception as exc:
-                self._switch_off(name, method, exc)
+        self._check()
+        for worker in list(self.workers):
+            worker.submit(method, args)
+
+    def _check(self) -> None:
+        """Switch off each tracker whose call failed, stalled or fell behind since last time."""
+        for worker in list(self.workers):
+            problem = worker.problem(self.timeout)
+            if problem is not None:
+                self._switch_off(worker.name, *problem)
 
     def _switch_off(self, name: str, method: str, exc: BaseException) -> None:
-        self.trackers = [(n, t) for n, t in self.trackers if n != name]
+        self.workers = [w for w in self.workers if w.name != name]
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         self.failed[name] = reason
         warnings.warn(f"Tracker `{name}` failed in {method} and is switched off; the run goes "
-                      f"on. Reason: {reason}", TrackerWarning, stacklevel=3)
-
-
-#: Trial statuses (KerasTuner's and other engines') -> tracked run statuses.
-TRIAL_STATUS = {"COMPLETED": "finished", "PRUNED": "pruned", "STOPPED": "pruned"}
-
-
-class SearchTracking:
-    """A search as trackers see it: one parent run, one child run per trial.
-
-    Any tuner engine drives it with the same calls, all optional to
-    implement for an engine and all no-ops when nothing tracks:
-    :meth:`trial_started` and :meth:`trial_finished` (the search's listener
-    events), :meth:`trial_callbacks` for a trial's ``model.fit`` (per-epoch
-    metrics) and :meth:`trial_model` for the trained model (an artifact).
-
-    Example:
-        >>> with SearchTracking(Tracking()).search_run("demo", None) as outcome:
-        ...     outcome.metrics = {"val_accuracy": 0.9}
-
-    Args:
-        tracking: The trackers.
-        decl: The searched declaration (placeholders included).
-        data: The search's dataset.
-        versions: kerakit's and the plugins' versions.
-        objective: The metric the search optimises.
-    """
-
-    def __init__(self, tracking: Tracking, decl: Model | None = None, data: Any = None,
-                 versions: dict[str, str] | None = None, objective: str = "score") -> None:
-        self.tracking, self.decl, self.data = tracking, decl, data
-        self.versions, self.objective = dict(versions or {}), objective
-        self.parent: TrackedRun | None = None
-        self.trials: dict[str, TrackedRun] = {}
-        self.models: dict[str, Path] = {}
-
-    @property
-    def active(self) -> bool:
-        return self.tracking.active
-
-    @contextmanager
-    def search_run(self, name: str, directory: Path | None) -> Iterator[RunOutcome]:
-        """The parent run, open while the block runs; failed if the block raises."""
-        self.parent = self.tracking.start(
-            "search", name, decl=self.decl, data=self.data, run_dir=directory,
-            versions=self.versions,
-            hyperparameters={"objective": self.objective} if self.active else None)
-        try:
-            with self.tracking.running(self.parent) as outcome:
-                yield outcome
-                for trial in list(self.trials.values()):  # never finished: the search stopped
-                    self.tracking.end(trial, RunOutcome("failed", error="the search stopped"))
-                if directory is not None:
-                    outcome.files = [p for p in run_files(directory)
-                                     if p.parent == Path(directory)]
-        finally:
-            self.trials.clear()
-
-    def trial_started(self, trial: str, values: dict[str, Any], run_dir: Path | None = None
-                      ) -> None:
-        """A trial started with these hyperparameter values (by dotted name)."""
-        if not self.active:
-            return
-        values = {k: v for k, v in values.items() if not str(k).startswith("tuner/")}
-        decl = None
-        if self.decl is not None:
-            try:
-                decl = walk(self.decl, FixedSampler(values))
-            except Exception:  # the engine's own names: the trial still gets its values
-                decl = None
-        self.trials[str(trial)] = self.tracking.start(
-            "trial", f"trial_{trial}", decl=decl, hyperparameters=values, data=self.data,
-            run_dir=run_dir, parent=self.parent, versions=self.versions)
-
-    def trial_callbacks(self, trial: str) -> list[Any]:
-        """Keras callbacks reporting the trial's epochs; add them to its ``model.fit``."""
-        run = self.trials.get(str(trial))
-        return self.tracking.callback(run) if run is not None else []
-
-    def trial_model(self, trial: str, model: Any, directory: Path) -> None:
-        """Save a trained trial's model as ``directory/model.keras`` for the trackers."""
-        if str(trial) not in self.trials:
-            return
-        path = Path(directory) / "model.keras"
-        try:
-            model.save(path)
-        except Exception as exc:  # an unsaveable model loses its artifact, not the trial
-            warnings.warn(f"Trial {trial}'s model was not saved for the trackers: {exc}",
-                          TrackerWarning, stacklevel=2)
-            return
-        self.models[str(trial)] = path
-
-    def trial_finished(self, row: dict[str, Any]) -> None:
-        """A trial ended; ``row`` is its ``trials.csv`` row (trial, status, score, reason)."""
-        run = self.trials.pop(str(row.get("trial")), None)
-        if run is None:
-            return
-        score = row.get("score")
-        status = TRIAL_STATUS.get(str(row.get("status")).upper(), "failed")
-        model = self.models.pop(str(row.get("trial")), None)
-        self.tracking.end(run, RunOutcome(
-            status, metrics={self.objective: float(score)} if _is_number(score) else {},
-            files=[model] if model is not None else [], model=model,
-            error=row.get("reason") or None if status != "finished" else None))
+                      f"on. Reason: {reason}", TrackerWarning, stacklevel=4)
 
 
 def start_training(tracking: Tracking, the_plan: Any, data: Any, target: Path,
                    sampler: Sampler | None = None) -> TrackedRun:
-    """Tell the trackers a training run into ``target`` started."""
+    """Tell the trackers a training run into ``target`` started (or resumed, with its id)."""
     if not tracking.active:
         return tracking.start("train", Path(target).name)
+    run_id = resumed_run_id(Path(target), the_plan.declaration)
     return tracking.start(
         "train", Path(target).name, decl=the_plan.declaration,
         hyperparameters=chosen_hyperparameters(the_plan.source, sampler), data=data,
-        run_dir=Path(target), versions=versions_of(the_plan))
+        run_dir=Path(target), versions=versions_of(the_plan), run_id=run_id,
+        resumed_history=_backup_history(Path(target)) if run_id else None)
+
+
+def remember_run_id(run: TrackedRun) -> bool:
+    """Keep a training run's id beside its backup, for the run that resumes from it.
+
+    Returns:
+        Whether that is done, or not needed (a trial; a run without a directory).
+    """
+    if run.kind != "train" or run.run_dir is None:
+        return True
+    from kerakit.runs.backup import STATE
+
+    kept = partial_dir(run.run_dir) / RUN_ID_FILE
+    if not (kept.parent / STATE).is_file():  # no backup yet: nothing to resume from
+        return False
+    with suppress(OSError):  # if not, a resumed run gets a new id; this one trains on
+        write_atomic(kept, json.dumps({"id": run.id}), durable=False)
+    return True
+
+
+def resumed_run_id(target: Path, decl: Model) -> str | None:
+    """The id of the crashed run into ``target`` that this one resumes, if any.
+
+    A run resumes when its partial directory holds the same declaration (as
+    :func:`~kerakit.runs.rundir.prepare_partial` decides); it then keeps the
+    crashed run's :attr:`~kerakit.base.TrackedRun.id`, so trackers can
+    continue the run they started.
+    """
+    partial = partial_dir(target)
+    try:
+        if json.loads((partial / RUN_LAYOUT.declaration).read_text()) != decl.to_dict():
+            return None
+        found = json.loads((partial / RUN_ID_FILE).read_text()).get("id")
+    except (OSError, ValueError, AttributeError):  # none, or torn by the crash
+        return None
+    return found if isinstance(found, str) and found.isalnum() else None
+
+
+def _backup_history(target: Path) -> dict[str, list[float]]:
+    """The epochs the backup of the crashed run into ``target`` kept, by metric."""
+    from kerakit.runs.backup import STATE
+
+    try:
+        history = json.loads((partial_dir(target) / "backup" / STATE).read_text())["history"]
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or torn by the crash
+        return {}
+    return {str(k): [float(x) for x in v] for k, v in history.items()
+            if isinstance(v, list)} if isinstance(history, dict) else {}
 
 
 def finish_training(outcome: RunOutcome, run: Any) -> None:
@@ -343,7 +349,8 @@ def chosen_hyperparameters(source: Model, sampler: Sampler | None = None) -> dic
 
 class _Recorder(Sampler):
     def __init__(self, inner: Sampler) -> None:
-        self.inner, self.values = inner, {}
+        self.inner = inner
+        self.values: dict[str, Any] = {}
 
     def value(self, name: str, placeholder: Any) -> Any:
         self.values[name] = self.inner.value(name, placeholder)
@@ -387,3 +394,4 @@ def _is_number(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+

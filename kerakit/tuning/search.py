@@ -178,7 +178,8 @@ def _run(runner: Any, search: Search, directory: Path, overwrite: bool, workers:
 
 def _search_tracking(search: Search, track: Sequence[str]) -> Any:
     """The search's trackers, listening to its trials."""
-    from kerakit.runs.tracking import SearchTracking, Tracking, tracker_names, versions_of
+    from kerakit.runs.search_tracking import SearchTracking
+    from kerakit.runs.tracking import Tracking, tracker_names, versions_of
 
     names = tracker_names(track, search.decl)
     if "tensorboard" not in names and any(

@@ -15,12 +15,18 @@ from kerakit.base import RunOutcome, TrackedRun, Tracker
 STATUS = {"finished": "FINISHED", "failed": "FAILED", "pruned": "KILLED"}
 #: MLflow refuses longer parameter values.
 MAX_PARAM = 6000
-#: Epoch metrics are sent at most this often, and at the run's end. A store
-#: write per epoch costs more than a small model's epoch; MLflow's own
-#: autologging batches metrics for the same reason.
+#: Epoch metrics are sent at most this often, and at the run's end. kerakit
+#: calls a tracker off the training thread, but a store write per epoch still
+#: costs more than a small model's epoch; MLflow's own autologging batches
+#: metrics for the same reason.
 FLUSH_SECONDS = 5.0
 #: MLflow's limit on metrics per ``log_batch`` call.
 MAX_BATCH = 1000
+#: MLflow's HTTP settings, where the environment does not set them: one quick
+#: retry and 10 s per request, not MLflow's 7 retries over about 4 minutes. A
+#: closed port then fails at once and a silent server after about 20 s, with
+#: MLflow's reason, well before kerakit's own limit (``KERAKIT_TRACK_TIMEOUT``).
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 _KEY = re.compile(r"[^\w\-. /]")
 
 
@@ -33,6 +39,8 @@ class MlflowTracker(Tracker):
     run's end), with the test metrics as ``test_<name>`` at the end; the
     ``.keras`` model, the run directory's records and the SavedModel (when
     exported) are artifacts. A search is a parent run; each trial a nested run.
+    A training run resumed after a crash continues its MLflow run (found by
+    the tag ``kerakit.run_id``, which kerakit keeps across a resume).
 
     Args:
         uri: The tracking URI; defaults to MLflow's (``MLFLOW_TRACKING_URI``, else
@@ -43,56 +51,90 @@ class MlflowTracker(Tracker):
 
     def __init__(self, uri: str | None = None, experiment: str | None = None) -> None:
         import mlflow
-        from mlflow import MlflowClient
 
+        for name, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
         self.uri = uri or mlflow.get_tracking_uri()
-        self.client = MlflowClient(tracking_uri=self.uri)
+        self._client: Any = None
         self.experiment = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
         self.ids: dict[str, str] = {}  # kerakit run id -> MLflow run id
         self.buffered: dict[str, list[Any]] = {}  # kerakit run id -> epochs not yet sent
         self.sent_at: dict[str, float] = {}  # kerakit run id -> time of the last send
-        self.pending: dict[str, list[Any]] = {}  # kerakit run id -> epochs still being written
+        self.resumed: dict[str, tuple[int, dict]] = {}  # kerakit run id -> (last step, backup)
+
+    @property
+    def client(self) -> Any:
+        """The ``MlflowClient``, made at first use: making one opens the store (and may
+        wait on it), which kerakit does off the training thread."""
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            _check_sqlite(self.uri)
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
 
     def start_run(self, run: TrackedRun) -> None:
-        tags = {"kerakit.kind": run.kind, "mlflow.source.name": "kerakit"}
+        experiment_id = self._experiment_id(run)
+        if run.kind == "train" and self._reopen(run, experiment_id):
+            return
+        tags = {"kerakit.kind": run.kind, "mlflow.source.name": "kerakit",
+                "kerakit.run_id": run.id}
         if run.parent is not None and run.parent.id in self.ids:
             tags["mlflow.parentRunId"] = self.ids[run.parent.id]
         if run.run_dir is not None:
-            tags["kerakit.run_dir"] = str(run.run_dir)
-        created = self.client.create_run(self._experiment_id(run), run_name=run.name, tags=tags)
+            tags["kerakit.run_dir"] = str(Path(run.run_dir).absolute())
+        created = self.client.create_run(experiment_id, run_name=run.name, tags=tags)
         run_id = self.ids[run.id] = created.info.run_id
         self._log_params(run_id, self.params_of(run))
         if run.declaration:
             self.client.log_dict(run_id, run.declaration, "declaration.json")
 
+    def _reopen(self, run: TrackedRun, experiment_id: str) -> bool:
+        """Continue the MLflow run of the crashed run that ``run`` resumes (same kerakit id).
+
+        Its status goes back to ``RUNNING``; the epochs the crash kept from
+        MLflow but not from the run's backup are sent at the first new epoch.
+        """
+        found = self.client.search_runs(
+            [experiment_id], f"tags.`kerakit.run_id` = '{_key(run.id)}'", max_results=1)
+        if not found:
+            return False
+        run_id = self.ids[run.id] = found[0].info.run_id
+        self.client.update_run(run_id, status="RUNNING")
+        logged = sorted(found[0].data.metrics)
+        steps = [m.step for m in self.client.get_metric_history(run_id, logged[0])] \
+            if logged else []
+        self.resumed[run.id] = (max(steps, default=-1), run.resumed_history)
+        return True
+
     def log_epoch(self, run: TrackedRun, epoch: int, metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self.buffered.setdefault(run.id, []).extend(
-            Metric(_key(k), float(v), now, epoch) for k, v in metrics.items())
+        buffer = self.buffered.setdefault(run.id, [])
+        if run.id in self.resumed:  # the first epoch after a resume: fill the gap, if any
+            last, history = self.resumed.pop(run.id)
+            buffer.extend(Metric(_key(k), float(values[step]), now, step)
+                          for step in range(last + 1, epoch)
+                          for k, values in history.items() if step < len(values))
+            self.client.set_tag(self.ids[run.id], "kerakit.resumed_at_epoch", str(epoch))
+        buffer.extend(Metric(_key(k), float(v), now, epoch) for k, v in metrics.items())
         if time.monotonic() - self.sent_at.get(run.id, 0.0) >= FLUSH_SECONDS:
             self._send_epochs(run.id)
 
-    def _send_epochs(self, key: str, *, wait: bool = False) -> None:
-        """Send kerakit run ``key``'s buffered epochs: directly, or from MLflow's thread."""
+    def _send_epochs(self, key: str) -> None:
+        """Send kerakit run ``key``'s buffered epochs."""
         metrics = self.buffered.pop(key, [])
         for start in range(0, len(metrics), MAX_BATCH):
-            batch = metrics[start:start + MAX_BATCH]
-            if wait:
-                self.client.log_batch(self.ids[key], metrics=batch)
-            else:  # MLflow's background thread writes it: training need not wait for the store
-                self.pending.setdefault(key, []).append(
-                    self.client.log_batch(self.ids[key], synchronous=False, metrics=batch))
+            self.client.log_batch(self.ids[key], metrics=metrics[start:start + MAX_BATCH])
         self.sent_at[key] = time.monotonic()
 
     def end_run(self, run: TrackedRun, outcome: RunOutcome) -> None:
         from mlflow.entities import Metric
 
         run_id = self.ids[run.id]
-        for operation in self.pending.pop(run.id, []):
-            operation.wait()  # every epoch is stored before the run is closed
-        self._send_epochs(run.id, wait=True)
+        self.resumed.pop(run.id, None)
+        self._send_epochs(run.id)
         self.sent_at.pop(run.id, None)
         prefix = "test_" if run.kind == "train" else "best_"
         now = int(time.time() * 1000)
@@ -156,6 +198,28 @@ class MlflowTracker(Tracker):
             return None  # a server or a remote store chooses
         database = Path(self.uri[len("sqlite:///"):]).resolve()
         return (database.parent / "mlruns" / _key(experiment).replace(" ", "_")).as_uri()
+
+
+def _check_sqlite(uri: str) -> None:
+    """Open a local sqlite store once: fail at once where MLflow retries for about 100 s.
+
+    Raises:
+        RuntimeError: for a store that sqlite cannot open (a directory, not a database).
+    """
+    if not uri.startswith("sqlite:///") or uri.startswith("sqlite:///:memory:"):
+        return
+    import sqlite3
+    from contextlib import closing
+
+    path = Path(uri[len("sqlite:///"):].split("?", 1)[0])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(path)) as database:
+            database.execute("PRAGMA schema_version")
+    except (OSError, sqlite3.Error) as exc:
+        raise RuntimeError(f"Invalid MLflow tracking store {uri!r}. Expected a sqlite database "
+                           f"file that can be opened. Received: {type(exc).__name__}: {exc}"
+                           ) from None
 
 
 def _key(name: Any) -> str:
