@@ -278,6 +278,33 @@ def test_port_0_listens_on_a_free_port_and_prints_it(exports):
         proc.wait()
 
 
+def test_a_client_that_stops_mid_request_is_cut_off_after_the_read_timeout(exports):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "kerakit", "serve", str(exports / "digits"),
+                             "--port", str(port), "--read-timeout", "1"], env=cli_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # bounded: the process exits if it cannot start
+            if line.startswith("listening on "):
+                break
+        partial_headers = b"POST /v1/models/digits:predict HTTP/1.1\r\nHost: x\r\n"
+        partial_body = partial_headers + b"Content-Length: 100\r\n\r\n{\"instances\": ["
+        for sent in (partial_headers, partial_body):
+            with socket.create_connection(("127.0.0.1", port)) as conn:
+                conn.sendall(sent)
+                conn.settimeout(20)  # without the read timeout, recv raises TimeoutError
+                reply = conn.recv(65536)  # b"" once the server closes the connection
+                assert not reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        body = {"instances": np.zeros((1, 8, 8, 1)).tolist()}
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/models/digits:predict", json=body,
+                            timeout=30)
+        assert answer.status_code == 200  # a whole request in time is answered as ever
+    finally:
+        proc.kill()
+        log = proc.communicate()[1]
+    assert "Traceback" not in log, log[-3000:]
+
+
 def test_input_kind_and_the_page_data():
     image = {"inputs": [{"name": "inputs", "shape": [None, 8, 8, 1], "dtype": "float32"}]}
     flat = {"inputs": [{"name": "inputs", "shape": [None, 4], "dtype": "float32"}]}

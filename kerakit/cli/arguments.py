@@ -58,6 +58,23 @@ def port_number(text: str) -> int:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse ``type`` for a positive number of seconds.
+
+    Example:
+        >>> positive_seconds("2.5")
+        2.5
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"Invalid value. Expected a positive number of seconds. Received: {text!r}")
+    return value
+
+
 POSITIVE = int_at_least(1)
 NON_NEGATIVE = int_at_least(0)
 FOLDS = int_at_least(2)  # cross-validation needs two folds at least

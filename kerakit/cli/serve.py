@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kerakit.cli.arguments import POSITIVE, port_number
+from kerakit.cli.arguments import POSITIVE, port_number, positive_seconds
 from kerakit.errors import UsageError
 
 
@@ -19,6 +19,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="port to bind, 0 for any free one (default: 8501)")
     p.add_argument("--max-body", type=POSITIVE, default=10 * 2**20, metavar="BYTES",
                    help="largest request body accepted (default: 10 MiB)")
+    p.add_argument("--read-timeout", type=positive_seconds, default=30.0, metavar="SECONDS",
+                   help="time a client has to send a whole request (default: 30)")
     p.add_argument("--workers", type=POSITIVE, default=1,
                    help="processes, each with its own copy of the models (default: 1)")
     p.set_defaults(handler=run_serve)
@@ -53,5 +55,5 @@ def run_serve(args: argparse.Namespace) -> int:
     from kerakit.deploy.serving import serve
 
     serve(model_sources(args), host=args.host, port=args.port, max_body=args.max_body,
-          workers=args.workers)
+          workers=args.workers, read_timeout=args.read_timeout)
     return 0

@@ -20,6 +20,7 @@ from typing import Any
 # What is served stays importable from here; the REST bodies never import this module.
 from kerakit.deploy.served import ServedModel, input_kind, locate, open_models
 from kerakit.deploy.serving_rest import ENDPOINTS
+from kerakit.deploy.serving_timeouts import DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 from kerakit.errors import DataError, UsageError
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_PORT", "ServedModel", "app_from_environment",
@@ -107,6 +108,7 @@ def _model_route(models: dict[str, ServedModel], max_body: int) -> Any:
     """``/v1/models/NAME[/versions/N][VERB]``: find the model and the endpoint, answer."""
     import tensorflow as tf
     from starlette.concurrency import run_in_threadpool
+    from starlette.requests import ClientDisconnect
 
     async def model_route(request: Any) -> Any:
         match = ROUTE.match(request.path_params["rest"])
@@ -129,6 +131,8 @@ def _model_route(models: dict[str, ServedModel], max_body: int) -> Any:
             return await run_in_threadpool(_respond, endpoint.answer, model, body)
         except (DataError, tf.errors.InvalidArgumentError) as exc:  # the request's fault
             return _answer({"error": str(exc)}, 400)
+        except ClientDisconnect:  # gone, or closed for sending too slowly: no one to answer
+            return _answer({"error": "Client disconnected"}, 400)
         except Exception as exc:  # a fault of the server: logged in full, answered briefly
             traceback.print_exc()
             return _answer({"error": f"Internal error: {type(exc).__name__}: {exc}"}, 500)
@@ -217,6 +221,7 @@ def serve(
     port: int = DEFAULT_PORT,
     max_body: int = DEFAULT_MAX_BODY,
     workers: int = 1,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
 ) -> None:
     """Serve exports over TF Serving's REST API until SIGTERM or Ctrl-C.
 
@@ -232,6 +237,8 @@ def serve(
         port: The port.
         max_body: The largest request body accepted, in bytes.
         workers: Processes, each with its own copy of the models.
+        read_timeout: Seconds a client has to send a whole request, headers
+            and body; a connection still sending then is closed.
 
     Raises:
         ExportError: if an export is missing, altered or not an export.
@@ -239,10 +246,8 @@ def serve(
     """
     import uvicorn
 
-    for value, what in ((max_body, "max_body"), (workers, "workers")):
-        if not isinstance(value, int) or value < 1:
-            raise UsageError(f"Invalid value for `{what}`. Expected a positive integer. "
-                             f"Received: {what}={value!r}")
+    _check_numbers(max_body, workers, read_timeout)
+    os.environ[READ_TIMEOUT_ENV] = str(float(read_timeout))  # read by every worker's protocol
     sock = _bind(host, port)  # before loading: a busy port fails at once
     try:
         models = open_models(sources, load=workers == 1)
@@ -251,7 +256,8 @@ def serve(
                   file=sys.stderr)
         port = sock.getsockname()[1]  # the real one, also for --port 0
         options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning",
-                                   "access_log": False, "timeout_graceful_shutdown": 30}
+                                   "access_log": False, "timeout_graceful_shutdown": 30,
+                                   "http": "kerakit.deploy.serving_timeouts:TimedH11Protocol"}
         if workers > 1:
             # uvicorn binds for its worker processes itself: release ours just before
             sock.close()
@@ -269,6 +275,16 @@ def serve(
                     workers=workers, **options)
     finally:
         sock.close()
+
+
+def _check_numbers(max_body: int, workers: int, read_timeout: float) -> None:
+    for value, what in ((max_body, "max_body"), (workers, "workers")):
+        if not isinstance(value, int) or value < 1:
+            raise UsageError(f"Invalid value for `{what}`. Expected a positive integer. "
+                             f"Received: {what}={value!r}")
+    if not isinstance(read_timeout, (int, float)) or not read_timeout > 0:
+        raise UsageError(f"Invalid value for `read_timeout`. Expected a positive number of "
+                         f"seconds. Received: read_timeout={read_timeout!r}")
 
 
 def _bind(host: str, port: int) -> Any:
