@@ -251,9 +251,8 @@ def serve(
     sock = _bind(host, port)  # before loading: a busy port fails at once
     try:
         models = open_models(sources, load=workers == 1)
-        for model in models.values():
-            print(f"serving {model.name} version {model.version} from {model.path}",
-                  file=sys.stderr)
+        print("\n".join(f"serving {m.name} version {m.version} from {m.path}"
+                        for m in models.values()), file=sys.stderr)
         port = sock.getsockname()[1]  # the real one, also for --port 0
         options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning",
                                    "access_log": False, "timeout_graceful_shutdown": 30,
