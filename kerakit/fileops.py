@@ -213,7 +213,8 @@ def exchange_or_move(new: Path, target: Path) -> None:
     if _exchange(new, target):
         shutil.rmtree(new)  # now holds the old export
         return
-    aside = target.parent / f".{target.name}.old"
+    # a temporary name: if a crash strands it, remove_stale_temps knows it as one
+    aside = target.parent / f".{target.name}.tmp-{os.getpid()}-old"
     shutil.rmtree(aside, ignore_errors=True)
     os.replace(target, aside)
     os.replace(new, target)

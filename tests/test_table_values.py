@@ -251,6 +251,13 @@ def test_deeply_nested_json_is_a_400(client, depth):
     assert client.get("/v1/models/table").status_code == 200  # and it keeps serving
 
 
+def test_a_body_of_escaped_quotes_is_refused_at_once(client):
+    # an unterminated string of escaped quotes: a string pattern run over raw bytes is
+    # quadratic in it (200 KB would take minutes); the parser refuses it in milliseconds
+    answer = post(client, '{"instances": "' + '\\"' * 100_000)
+    assert answer.status_code == 400 and "not valid JSON" in answer.json()["error"]
+
+
 @pytest.mark.parametrize("name", [["serving_default"], {"name": "serving_default"}])
 @pytest.mark.parametrize("verb", ["predict", "classify"])
 def test_non_string_signature_name_is_a_400(client, name, verb):

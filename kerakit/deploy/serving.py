@@ -159,21 +159,26 @@ async def _read_body(request: Any, max_body: int) -> bytes:
 
 def _respond(answer: Any, model: ServedModel, body: bytes) -> Any:
     # Runs on a worker thread: parsing a large body must not stall the event loop.
-    check_depth(body)
     try:
         request = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+    except RecursionError as exc:
+        raise DataError(f"Invalid request: the JSON is nested too deeply. Expected at most "
+                        f"{MAX_DEPTH} levels of arrays and objects. Received: more than "
+                        f"Python's parser takes") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"Invalid request: the body is not valid JSON. Expected a JSON "
                         f"object. Received: {exc}") from exc
+    check_depth(body)  # on valid JSON only: every quote there opens a string that ends
     return _answer(answer(model, request))
 
 
 def check_depth(body: bytes, limit: int = MAX_DEPTH) -> None:
-    """Refuse JSON nested deeper than ``limit``, before parsing it.
+    """Refuse JSON nested deeper than ``limit``.
 
-    Python's parser (and everything after it) recurses once per level, so a
-    body of a thousand ``[`` would otherwise end in a ``RecursionError``.
-    Brackets inside strings do not count.
+    What comes after the parser (NumPy, TensorFlow) recurses once per level.
+    Brackets inside strings do not count. Call it on valid JSON only: there
+    the string pattern matches each string once, in linear time (on arbitrary
+    bytes, a run of escaped quotes would make it quadratic).
 
     Example:
         >>> check_depth(b'{"instances": [[1, "]]]"]]}', limit=3)

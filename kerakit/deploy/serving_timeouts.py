@@ -40,15 +40,20 @@ class TimedH11Protocol(H11Protocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        import h11
-
         super().data_received(data)
-        if self.conn.their_state is h11.DONE:  # the whole request is in
+        if self._request_in():
             self._disarm()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._arm()
+        super().on_response_complete()  # may take in a pipelined request whole
+        if not self._request_in() and not self.transport.is_closing():
+            self._arm()
+
+    def _request_in(self) -> bool:
+        """Whether the client has sent its whole request (MUST_CLOSE: with Connection: close)."""
+        import h11
+
+        return self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -121,6 +121,8 @@ def prepare_partial(partial: Path, decl: Model) -> bool:
     declaration = partial / RUN_LAYOUT.declaration
     reused = False
     if partial.exists():
+        if partial.is_dir():
+            remove_stale_temps(partial)  # a kill inside the first marker write leaves one
         marker = read_marker(partial) if partial.is_dir() else None
         if not partial.is_dir() or (any(partial.iterdir()) and (marker or {}).get("kind")
                                     != "run"):

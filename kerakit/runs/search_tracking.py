@@ -70,7 +70,7 @@ class SearchTracking:
                     self.tracking.end(trial, RunOutcome("failed", error="the search stopped"))
                 if directory is not None:
                     outcome.files = [p for p in run_files(directory)
-                                     if p.parent == Path(directory)]
+                                     if p.parent == Path(directory).absolute()]
         finally:
             self.trials.clear()
 

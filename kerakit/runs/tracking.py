@@ -317,7 +317,7 @@ def finish_training(outcome: RunOutcome, run: Any) -> None:
     """Fill a training run's outcome from its :class:`~kerakit.runs.train.Run`."""
     outcome.metrics = dict(run.metrics)
     outcome.files = run_files(run.dir)
-    model = Path(run.dir) / "model.keras"
+    model = Path(run.dir).absolute() / "model.keras"
     outcome.model = model if model.exists() else None
 
 
@@ -383,8 +383,8 @@ def data_fingerprint(data: Any) -> str | None:
 
 
 def run_files(directory: Path) -> list[Path]:
-    """Every file of a run directory, sorted."""
-    directory = Path(directory)
+    """Every file of a run directory, sorted, as absolute paths (as ``run_dir`` is)."""
+    directory = Path(directory).absolute()
     return sorted(p for p in directory.rglob("*") if p.is_file()) if directory.is_dir() else []
 
 

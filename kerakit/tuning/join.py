@@ -9,6 +9,7 @@ from typing import Any
 from kerakit.declaration.model import Model
 from kerakit.errors import UsageError
 from kerakit.tuning.budget import SearchClock
+from kerakit.tuning.directory import start_tuning_dir
 from kerakit.tuning.distributed import join_env
 from kerakit.tuning.keras_tuner_engine import KerasTunerEngine, make_tuner
 from kerakit.tuning.options import SearchOptions
@@ -56,6 +57,7 @@ def join_search(decl: Model, data: Any, *, role: str, oracle: str | None = None,
     engine.check_request(tuner, None, {})
     search = prepare(decl, data, SearchOptions(**{**options, "tuner": tuner}), seed=seed)
     folder = out_directory(out, directory, decl.name)
+    start_tuning_dir(folder, overwrite=False)  # marked before anything is written
     search.clock = SearchClock.start(folder, search.options.time_budget, overwrite=False)
     with join_env(role, oracle):
         from kerakit.tuning.adapter import patched_keras_tuner

@@ -99,11 +99,14 @@ class OptunaEngine(TunerEngine):
         url = storage or f"sqlite:///{(directory / 'optuna.db').resolve()}"
         name = study or search.decl.name
         budget = self._budget(search)
-        studies.claim_directory(directory, storage=url, name=name,
-                                fingerprint=_fingerprint(search), overwrite=overwrite)
+        opened = studies.open_storage(url)  # a bad storage fails here, before any claim
+        # the default storage is recorded as where it is in the directory, which may move
+        studies.claim_directory(directory, storage=storage or studies.DEFAULT_STORAGE,
+                                name=name, fingerprint=_fingerprint(search),
+                                overwrite=overwrite)
         loop = _Loop(search, directory, heartbeat)
         loop.study = studies.join_study(
-            studies.open_storage(url), name, direction=_optuna_direction(search),
+            opened, name, direction=_optuna_direction(search),
             sampler_for=lambda joined: _sampler(search, budget, joined),
             pruner=_pruner(pruner, search, budget), budget=budget,
             fingerprint=_fingerprint(search), objective=search.objective, overwrite=overwrite,

@@ -248,6 +248,8 @@ def fail_stale_trials(study: Any, grace: float) -> list[int]:
 
 #: The file that binds a tuning directory to one study: its outputs are that study's.
 CLAIM_FILE = "optuna_study.json"
+#: How the claim names the default storage, ``optuna.db`` in the tuning directory.
+DEFAULT_STORAGE = "<out>/optuna.db"
 
 
 def claim_directory(directory: Path, *, storage: str, name: str, fingerprint: str,
@@ -278,14 +280,7 @@ def claim_directory(directory: Path, *, storage: str, name: str, fingerprint: st
     ours = {"storage": _shown_storage(storage), "study": name, "declaration": fingerprint}
     if overwrite:
         path.unlink(missing_ok=True)
-    tmp = directory / f".{CLAIM_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(ours, indent=2) + "\n")
-    try:
-        os.link(tmp, path)  # fails if another process claimed it first
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
+    _create_once(path, json.dumps(ours, indent=2) + "\n")
     try:
         theirs = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -305,6 +300,21 @@ def claim_directory(directory: Path, *, storage: str, name: str, fingerprint: st
                 f"that belongs to another {what} "
                 f"({theirs.get(key) if key != 'declaration' else 'another declaration'}), "
                 f"not {shown}. Use another out=, or overwrite=True (--overwrite).")
+
+
+def _create_once(path: Path, text: str) -> None:
+    """Write ``path`` whole unless it exists; of two racing processes, one writes it."""
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    tmp.write_text(text)
+    try:
+        os.link(tmp, path)  # atomic, and fails if another process claimed it first
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: exclusive creation instead
+        with contextlib.suppress(FileExistsError), open(path, "x") as file:
+            file.write(text)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _shown_storage(url: str) -> str:
