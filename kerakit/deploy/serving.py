@@ -304,10 +304,11 @@ def _bind(host: str, port: int) -> Any:
         raise UsageError(f"Invalid value for `port`. Expected a port from 0 to 65535. "
                          f"Received: port={port!r}")
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
+        # the family as uvicorn picks it for its own workers: IPv6 only for an IPv6 literal
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        address = (host, port)
         try:
             sock.bind(address)
             sock.listen(2048)
