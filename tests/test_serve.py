@@ -73,25 +73,29 @@ def digits_x():
     return kk.get_component("datasets", "digits").create().x_test[:6]
 
 
-@pytest.fixture(scope="module")
-def server(exports):
+def start_server(*args: str, model: str) -> tuple[subprocess.Popen, str]:
+    """A real `kerakit serve ARGS` process on a free port, once `model` answers."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kerakit", "serve", str(exports / "digits"), "--name", "digits",
-         "--model", f"versioned={exports / 'versioned'}",
-         "--model", f"table={exports / 'table'}", "--port", str(port),
-         "--max-body", str(MAX_BODY)],
-        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
+    proc = subprocess.Popen([sys.executable, "-m", "kerakit", "serve", *args, "--port", str(port)],
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    url, deadline = f"http://127.0.0.1:{port}", time.time() + 120
     while True:
         assert proc.poll() is None, proc.stdout.read()[-3000:]
         assert time.time() < deadline, "the server did not start in 120 s"
         try:
-            if httpx.get(f"{url}/v1/models/digits", timeout=2).status_code == 200:
-                break
+            if httpx.get(f"{url}/v1/models/{model}", timeout=2).status_code == 200:
+                return proc, url
         except httpx.TransportError:
             time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def server(exports):
+    proc, url = start_server(str(exports / "digits"), "--name", "digits",
+                             "--model", f"versioned={exports / 'versioned'}",
+                             "--model", f"table={exports / 'table'}",
+                             "--max-body", str(MAX_BODY), model="digits")
     yield proc, url
     if proc.poll() is None:
         proc.kill()

@@ -11,17 +11,14 @@ and one `kerakit serve` process answers every request.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cli_env, run_cli_batch
-from test_serve import free_port
+from conftest import run_cli_batch
+from test_serve import start_server
 
 import kerakit as kk
 from kerakit.errors import DataError
@@ -96,21 +93,8 @@ def predictions(export: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture(scope="module")
 def client(export: Path):
     """A real `kerakit serve` process serving the module's model as `table`."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kerakit", "serve", str(export), "--name", "table",
-         "--port", str(port)],
-        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url, deadline = f"http://127.0.0.1:{port}", time.time() + 120
+    proc, url = start_server(str(export), "--name", "table", model="table")
     try:
-        while True:
-            assert proc.poll() is None, proc.stdout.read()[-3000:]
-            assert time.time() < deadline, "the server did not start in 120 s"
-            try:
-                if httpx.get(f"{url}/v1/models/table", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
         with httpx.Client(base_url=url, timeout=30) as c:
             yield c
     finally:
