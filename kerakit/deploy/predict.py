@@ -17,9 +17,8 @@ import numpy as np
 
 from kerakit.deploy.exporting import check_hashes
 from kerakit.errors import DataError, ExportError
+from kerakit.sources.formats import IMAGE_SUFFIXES
 from kerakit.sources.values import checked_values
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
 
 def read_input(path: str | Path, spec: dict[str, Any]) -> np.ndarray:

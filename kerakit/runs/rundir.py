@@ -21,7 +21,7 @@ from kerakit.fileops import exchange_or_move, remove_stale_temps
 from kerakit.runs.marker import MARKER, check_replaceable, describe, read_marker, write_marker
 
 __all__ = ["RUN_LAYOUT", "RunLayout", "check_target", "default_run_dir", "describe",
-           "discard_partial", "partial_dir", "prepare_partial", "replace"]
+           "discard_partial", "partial_dir", "prepare_partial", "replace", "same_declaration"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class RunLayout:
     metrics: str = "metrics.json"
     curves: str = "curves.png"
     manifest: str = "manifest.json"
+    backup: str = "backup"  # in the partial directory while training; gone when it is done
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -56,7 +57,7 @@ class RunLayout:
     @property
     def known(self) -> tuple[str, ...]:
         """What a run directory may hold besides what its marker lists (the backup folder too)."""
-        return (*self.files, "backup")
+        return (*self.files, self.backup)
 
     @property
     def finished(self) -> tuple[str, ...]:
@@ -131,7 +132,7 @@ def prepare_partial(partial: Path, decl: Model) -> bool:
                 f"run (marked by {MARKER}) or nothing. Received: {describe(partial)}. kerakit "
                 "does not delete it; move it away."
             )
-        reused = _same_declaration(declaration, decl)
+        reused = same_declaration(partial, decl)
         if not reused:
             shutil.rmtree(partial)
     if reused:
@@ -177,8 +178,14 @@ def replace(partial: Path, target: Path) -> None:
     exchange_or_move(partial, target)
 
 
-def _same_declaration(marker: Path, decl: Model) -> bool:
+def same_declaration(partial: Path, decl: Model) -> bool:
+    """Whether the crashed run in ``partial`` trained ``decl``: then the run resumes it.
+
+    Example:
+        >>> same_declaration(Path("nowhere"), Model(inputs=(4,), head="classifier"))
+        False
+    """
     try:
-        return json.loads(marker.read_text()) == decl.to_dict()
+        return json.loads((partial / RUN_LAYOUT.declaration).read_text()) == decl.to_dict()
     except (OSError, ValueError):  # torn by a crash: start afresh
         return False

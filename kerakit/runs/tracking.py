@@ -38,7 +38,7 @@ from kerakit.errors import TrackerWarning, UsageError
 from kerakit.fileops import write_atomic
 from kerakit.registry.discovery import current_registry
 from kerakit.registry.table import Registry
-from kerakit.runs.rundir import RUN_LAYOUT, partial_dir
+from kerakit.runs.rundir import RUN_LAYOUT, partial_dir, same_declaration
 from kerakit.runs.tracker_thread import TIMEOUT, TrackerThread, timeout_setting
 
 __all__ = ["ENV_VAR", "Tracking", "data_fingerprint", "tracker_names"]
@@ -46,7 +46,7 @@ __all__ = ["ENV_VAR", "Tracking", "data_fingerprint", "tracker_names"]
 #: Comma-separated tracker names turned on for every run of the process.
 ENV_VAR = "KERAKIT_TRACK"
 #: In a partial run directory: the tracked run's id, for the run that resumes it.
-RUN_ID_FILE = Path("backup", "tracking.json")
+RUN_ID_FILE = Path(RUN_LAYOUT.backup, "tracking.json")
 
 
 def tracker_names(track: Iterable[str] | str | None = None,
@@ -292,9 +292,9 @@ def resumed_run_id(target: Path, decl: Model) -> str | None:
     continue the run they started.
     """
     partial = partial_dir(target)
+    if not same_declaration(partial, decl):
+        return None
     try:
-        if json.loads((partial / RUN_LAYOUT.declaration).read_text()) != decl.to_dict():
-            return None
         found = json.loads((partial / RUN_ID_FILE).read_text()).get("id")
     except (OSError, ValueError, AttributeError):  # none, or torn by the crash
         return None
@@ -303,14 +303,12 @@ def resumed_run_id(target: Path, decl: Model) -> str | None:
 
 def _backup_history(target: Path) -> dict[str, list[float]]:
     """The epochs the backup of the crashed run into ``target`` kept, by metric."""
-    from kerakit.runs.backup import STATE
+    from kerakit.runs.backup import read_backup
 
-    try:
-        history = json.loads((partial_dir(target) / "backup" / STATE).read_text())["history"]
-    except (OSError, ValueError, KeyError, TypeError):  # none yet, or torn by the crash
-        return {}
-    return {str(k): [float(x) for x in v] for k, v in history.items()
-            if isinstance(v, list)} if isinstance(history, dict) else {}
+    with warnings.catch_warnings():  # training warns of an unreadable backup itself
+        warnings.simplefilter("ignore", RuntimeWarning)
+        found = read_backup(partial_dir(target) / RUN_LAYOUT.backup)
+    return found[0].history if found is not None else {}
 
 
 def finish_training(outcome: RunOutcome, run: Any) -> None:

@@ -248,7 +248,7 @@ def _train(the_plan: Plan, dataset: Dataset | Streams, partial: Path, target: Pa
         declared = [cb for cb in the_plan.callbacks(partial)
                     if validating or not _judges_curves(cb)]
         keep = KeepBest(monitor_of(declared)) if validating and concrete.keep_best else None
-        backup = TrainingBackup(partial / "backup", interval=backup_every, keep_best=keep)
+        backup = TrainingBackup(partial / RUN_LAYOUT.backup, interval=backup_every, keep_best=keep)
         resumed = backup.restore(model)
         backup.replay_to = [cb for cb in declared if _judges_curves(cb)]
         run_callbacks = [*declared, *([keep] if keep else []), backup, *callbacks]
@@ -377,6 +377,6 @@ def _write_run(run: Run, directory: Path, data: Dataset | Streams) -> None:
                 best=run.best_epoch, stopped=stopped, diverged=run.diverged_epoch,
                 resumed=run.resumed_at_epoch, kept=run.kept)
     (directory / RUN_LAYOUT.manifest).write_text(json.dumps(manifest, indent=2, default=str))
-    shutil.rmtree(directory / "backup", ignore_errors=True)
+    shutil.rmtree(directory / RUN_LAYOUT.backup, ignore_errors=True)
 
 
