@@ -126,7 +126,7 @@ def test_bad_targets(digits_run, digits_export, tmp_path):
         export(digits_run, file)
     with pytest.raises(FileExistsError, match="force=True"):
         export(digits_run, digits_export.path)
-    with pytest.raises(ExportError, match="Expected one of: saved_model, keras, onnx"):
+    with pytest.raises(ExportError, match="Expected one of: saved_model, keras, onnx, litert"):
         export(digits_run, tmp_path / "x", format="tflite")
     with pytest.raises(ExportError, match=r"ending in \.keras"):
         export(digits_run, tmp_path / "model.h5", format="keras")
@@ -155,16 +155,6 @@ def test_keras_format_export(digits_run, tmp_path):
     reloaded = kk.load(result.path)
     assert not [layer for layer in reloaded.layers if layer.name.startswith("augment_")]
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-5
-
-
-def test_onnx_without_the_extra_names_it(digits_run, tmp_path):
-    try:
-        import tf2onnx  # noqa: F401
-    except ImportError:
-        with pytest.raises(ExportError, match=r"pip install 'kerakit\[onnx\]'"):
-            export(digits_run, tmp_path / "model.onnx", format="onnx")
-    else:  # pragma: no cover - only where the extra is installed
-        assert export(digits_run, tmp_path / "model.onnx", format="onnx").path.is_file()
 
 
 KILL_SCRIPT = """

@@ -5,22 +5,32 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kerakit.deploy.export_job import QUANTIZATIONS
 from kerakit.errors import UsageError
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a run or .keras file for serving (verified)")
     p.add_argument("source", help="run directory or model.keras")
-    p.add_argument("--out", required=True, help="target directory (or file for keras / onnx)")
-    p.add_argument("--format", default="saved_model", choices=("saved_model", "keras", "onnx"))
+    p.add_argument("--out", required=True, help="target directory (a .keras file for keras)")
+    p.add_argument("--format", default="saved_model",
+                   choices=("saved_model", "keras", "onnx", "litert"))
+    p.add_argument("--quantize", default="none", choices=QUANTIZATIONS,
+                   help="LiteRT: post-training quantization (int8 calibrates on the run's data)")
+    p.add_argument("--int8-io", action="store_true",
+                   help="LiteRT int8: integer inputs and outputs too")
+    p.add_argument("--data", help="the run's data, when it has moved: held-out rows and "
+                                  "calibration (default: the data the run recorded)")
+    p.add_argument("--target", action="append",
+                   help="with --data: the target column of a table (repeatable)")
     p.add_argument("--force", action="store_true", help="replace an existing target atomically")
     p.add_argument("--version", type=int, metavar="N",
                    help="write TF Serving's versioned layout: the SavedModel goes in OUT/N/")
     p.add_argument("--json", action="store_true", help="print the export manifest as JSON")
     p.set_defaults(handler=run_export)
 
-    p = sub.add_parser("predict", help="predict with an exported SavedModel")
-    p.add_argument("export_dir", help="a SavedModel written by `kerakit export`")
+    p = sub.add_parser("predict", help="predict with an export (SavedModel, ONNX or LiteRT)")
+    p.add_argument("export_dir", help="an export written by `kerakit export`, or its model file")
     p.add_argument("input", help=".npy, .npz, .csv or an image file")
     p.add_argument("--out", help="write here (.csv or .json) instead of stdout")
     p.add_argument("--json", action="store_true", help="JSON instead of CSV")
@@ -38,7 +48,13 @@ def run_export(args: argparse.Namespace) -> int:
                              f"--format saved_model. Received: --version {args.version} with "
                              f"--format {args.format}")
         out = f"{args.out}/{args.version}"
-    result = export(args.source, out, format=args.format, force=args.force)
+    data = None
+    if args.data is not None:
+        from kerakit.sources.source import with_target
+
+        data = with_target(args.data, args.target)
+    result = export(args.source, out, format=args.format, force=args.force,
+                    quantize=args.quantize, int8_io=args.int8_io, data=data)
     if args.json:
         print_json(result.manifest)
     else:

@@ -23,8 +23,10 @@ __all__ = ["EXPORT_LAYOUT", "MANIFEST", "Export", "check_hashes", "file_hashes",
            "file_sizes", "write_manifest"]
 
 MANIFEST = "export_manifest.json"
-#: What a SavedModel export directory may hold besides what its marker lists.
-EXPORT_LAYOUT = ("saved_model.pb", "fingerprint.pb", "variables", "assets", MANIFEST)
+#: What an export directory may hold besides what its marker lists: a SavedModel's
+#: files, an ONNX or LiteRT model file, the manifest, the model card and its plot.
+EXPORT_LAYOUT = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "model.onnx",
+                 "model.tflite", MANIFEST, "MODEL_CARD.md", "curves.png")
 _CHUNK = 1 << 20
 
 

@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from kerakit.deploy.export_files import Export, write_manifest
+from kerakit.deploy.export_files import Export
+from kerakit.deploy.export_job import ExportJob, seal
 from kerakit.errors import ExportError
 from kerakit.fileops import exchange_or_move, temp_dir_beside
 
-__all__ = ["TOLERANCE", "WRITERS", "model_input"]
+__all__ = ["TOLERANCE", "WRITERS", "model_input", "plain_env", "save_sample", "write_archive"]
 
 TOLERANCE = 1e-5
 VERIFY_SCRIPT = r"""
@@ -45,7 +46,7 @@ print(json.dumps({"kerakit_imported": "kerakit" in sys.modules,
 
 
 def _export_saved_model(model: Any, target: Path, manifest: dict[str, Any],
-                        sample: np.ndarray) -> Export:
+                        job: ExportJob) -> Export:
     import keras
 
     if keras.backend.backend() not in ("tensorflow", "jax"):
@@ -53,41 +54,58 @@ def _export_saved_model(model: Any, target: Path, manifest: dict[str, Any],
             "SavedModel export needs the TensorFlow or JAX backend. Expected "
             f"KERAS_BACKEND=tensorflow or jax. Received: {keras.backend.backend()}"
         )
-    import tensorflow as tf
-
     work = temp_dir_beside(target)
     try:
-        specs = {spec["name"]: tf.TensorSpec([None, *spec["shape"][1:]], spec["dtype"],
-                                             name=spec["name"]) for spec in manifest["inputs"]}
-        # a table's signature takes each column by name, as TF Serving's row format sends them
-        signature = [specs if isinstance(model.input, dict) else specs["inputs"]]
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint("serve", lambda x: {"outputs": model(x, training=False)},
-                             input_signature=signature)
-        names = manifest["class_names"]
-        # The class-name signature uses TensorFlow string ops, which a JAX graph cannot hold.
-        if keras.backend.backend() == "tensorflow" and manifest.get("task") == "classification" \
-                and names and model.outputs[0].shape[-1] == len(names):
-            labels = tf.constant(names)
-
-            def classify(x: Any) -> dict[str, Any]:
-                probabilities = model(x, training=False)
-                best = tf.argmax(probabilities, axis=-1)
-                return {"probabilities": probabilities,
-                        "class_name": tf.gather(labels, best),
-                        "class_names": tf.broadcast_to(labels, tf.shape(probabilities))}
-
-            archive.add_endpoint("classify", classify, input_signature=signature)
-        archive.write_out(str(work), verbose=False)
-        expected = np.asarray(model.predict(model_input(sample), verbose=0))
-        diff = _verify_saved_model(work, sample, expected, target)
-        manifest = {**manifest, "format": "saved_model", "verified_max_abs_diff": diff}
-        write_manifest(work, manifest)
+        write_archive(model, manifest, work)
+        expected = np.asarray(model.predict(model_input(job.sample), verbose=0))
+        diff = _verify_saved_model(work, job.sample, expected, target)
+        manifest = {**manifest, "format": "saved_model", "verified_max_abs_diff": diff,
+                    "verification": {"runtime": "tensorflow", "rows": len(expected),
+                                     "rows_labelled": job.labels is not None,
+                                     "max_abs_diff": diff, "tolerance": TOLERANCE}}
+        seal(work, manifest, job.run_dir)
         exchange_or_move(work, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Export(target, "saved_model", manifest, diff)
+
+
+def write_archive(model: Any, manifest: dict[str, Any], directory: Path) -> None:
+    """Write the model's SavedModel: ``serve`` (and ``serving_default``), and ``classify``.
+
+    The signature takes the inputs the manifest names: one ``inputs`` tensor, or
+    a table's columns by name, as TF Serving's row format sends them. ONNX and
+    LiteRT are converted from this SavedModel too.
+
+    Example:
+        >>> write_archive(model, manifest, Path(".export.tmp"))  # doctest: +SKIP
+    """
+    import keras
+    import tensorflow as tf
+
+    specs = {spec["name"]: tf.TensorSpec([None, *spec["shape"][1:]], spec["dtype"],
+                                         name=spec["name"]) for spec in manifest["inputs"]}
+    # a table's signature takes each column by name, as TF Serving's row format sends them
+    signature = [specs if isinstance(model.input, dict) else specs["inputs"]]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda x: {"outputs": model(x, training=False)},
+                         input_signature=signature)
+    names = manifest["class_names"]
+    # The class-name signature uses TensorFlow string ops, which a JAX graph cannot hold.
+    if keras.backend.backend() == "tensorflow" and manifest.get("task") == "classification" \
+            and names and model.outputs[0].shape[-1] == len(names):
+        labels = tf.constant(names)
+
+        def classify(x: Any) -> dict[str, Any]:
+            probabilities = model(x, training=False)
+            best = tf.argmax(probabilities, axis=-1)
+            return {"probabilities": probabilities,
+                    "class_name": tf.gather(labels, best),
+                    "class_names": tf.broadcast_to(labels, tf.shape(probabilities))}
+
+        archive.add_endpoint("classify", classify, input_signature=signature)
+    archive.write_out(str(directory), verbose=False)
 
 
 def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray,
@@ -100,15 +118,11 @@ def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray,
     """
     tmp = temp_dir_beside(target)
     try:
-        sample_file = tmp / ("x.npz" if isinstance(sample, dict) else "x.npy")
-        if isinstance(sample, dict):
-            np.savez(sample_file, **sample)
-        else:
-            np.save(sample_file, sample)
+        sample_file = save_sample(sample, tmp)
         out = tmp / "y.npz"
         result = subprocess.run(
             [sys.executable, "-c", VERIFY_SCRIPT, str(path), str(sample_file), str(out)],
-            capture_output=True, text=True, env=_plain_env(),
+            capture_output=True, text=True, env=plain_env(),
         )
         if result.returncode != 0:
             raise ExportError(f"Export verification failed: the SavedModel did not reload in a "
@@ -134,6 +148,22 @@ def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray,
     return diff
 
 
+def save_sample(sample: Any, directory: Path) -> Path:
+    """Save raw inputs for a verifying process: ``x.npy``, or ``x.npz`` of a table's columns.
+
+    Example:
+        >>> save_sample(np.zeros((2, 3)), Path(tempfile.mkdtemp())).name  # doctest: +SKIP
+        'x.npy'
+    """
+    if isinstance(sample, dict):
+        file = directory / "x.npz"
+        np.savez(file, **sample)
+    else:
+        file = directory / "x.npy"
+        np.save(file, sample)
+    return file
+
+
 def model_input(sample: Any) -> Any:
     """A sample as ``model.predict`` takes it: a table's string columns as tensors."""
     if isinstance(sample, dict):
@@ -144,7 +174,7 @@ def model_input(sample: Any) -> Any:
 
 
 def _export_keras(model: Any, target: Path, manifest: dict[str, Any],
-                  sample: np.ndarray) -> Export:
+                  job: ExportJob) -> Export:
     from kerakit.engine.saving import save_model
 
     if target.suffix != ".keras":
@@ -157,7 +187,7 @@ def _export_keras(model: Any, target: Path, manifest: dict[str, Any],
         from kerakit.keras_gate import load_model
 
         reloaded = load_model(file)
-        x = model_input(sample)
+        x = model_input(job.sample)
         diff = float(np.abs(reloaded.predict(x, verbose=0) - model.predict(x, verbose=0)).max())
         if diff > TOLERANCE:
             raise ExportError(f"Export verification failed: the reloaded model differs by "
@@ -168,34 +198,27 @@ def _export_keras(model: Any, target: Path, manifest: dict[str, Any],
     return Export(target, "keras", {**manifest, "format": "keras"}, diff)
 
 
-def _export_onnx(model: Any, target: Path, manifest: dict[str, Any]) -> Export:
-    try:
-        import onnx  # noqa: F401
-        import tf2onnx  # noqa: F401
-    except ImportError as exc:
-        raise ExportError(
-            f"ONNX export needs the `onnx` extra: pip install 'kerakit[onnx]'. ({exc})"
-        ) from exc
-    work = temp_dir_beside(target)
-    try:
-        file = work / target.name
-        model.export(str(file), format="onnx", verbose=False)
-        exchange_or_move(file, target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return Export(target, "onnx", {**manifest, "format": "onnx"})
-
-
-def _plain_env() -> dict[str, str]:
+def plain_env() -> dict[str, str]:
+    """The environment for a verifying process: quiet TensorFlow, no start-up script."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.pop("PYTHONSTARTUP", None)
     return env
 
 
-#: export format -> its writer, called as ``writer(model, target, manifest, sample)``
+def _runtime_writer(format: str) -> Any:
+    def write(model: Any, target: Path, manifest: dict[str, Any], job: ExportJob) -> Export:
+        from kerakit.deploy.runtime_formats import export_runtime
+
+        return export_runtime(format, model, target, manifest, job)
+
+    return write
+
+
+#: export format -> its writer, called as ``writer(model, target, manifest, job)``
 WRITERS = {
     "saved_model": _export_saved_model,
     "keras": _export_keras,
-    "onnx": lambda model, target, manifest, sample: _export_onnx(model, target, manifest),
+    "onnx": _runtime_writer("onnx"),
+    "litert": _runtime_writer("litert"),
 }

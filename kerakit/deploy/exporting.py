@@ -25,6 +25,7 @@ from kerakit.deploy.export_files import (
     file_hashes,
 )
 from kerakit.deploy.export_formats import WRITERS
+from kerakit.deploy.export_job import QUANTIZATIONS, ExportJob, held_out
 from kerakit.errors import ExportError, KerakitError
 from kerakit.runs.locks import hold_lock
 from kerakit.runs.marker import check_replaceable, describe
@@ -41,17 +42,31 @@ def export(
     *,
     force: bool = False,
     sample: np.ndarray | None = None,
+    quantize: str = "none",
+    int8_io: bool = False,
+    data: Any = None,
 ) -> Export:
     """Export a run or model for serving, verified after writing.
+
+    Every export but ``keras`` is a directory holding the model, its
+    ``export_manifest.json`` (file hashes, inputs, classes, what verification
+    measured) and its ``MODEL_CARD.md``.
 
     Args:
         source: A :class:`kerakit.Run`, a run directory, a ``.keras`` file or a
             trained ``keras.Model``.
-        path: Target directory (``saved_model``) or file (``keras``, ``onnx``).
-        format: ``"saved_model"``, ``"keras"`` or ``"onnx"``.
+        path: Target directory (``saved_model``, ``onnx``, ``litert``) or
+            ``.keras`` file.
+        format: ``"saved_model"``, ``"keras"``, ``"onnx"`` or ``"litert"``.
         force: Replace an existing target (atomically).
         sample: A batch of raw inputs for verification; defaults to the run's
-            test data when known, else random inputs.
+            test rows when known, else made-up inputs.
+        quantize: LiteRT only: ``"none"``, ``"dynamic"``, ``"float16"`` or
+            ``"int8"`` (calibrated on the run's training rows).
+        int8_io: With ``quantize="int8"``: integer inputs and outputs too.
+        data: The run's data (anything :func:`kerakit.fit` takes), for the
+            held-out rows and calibration; by default the data the run recorded
+            is read again.
 
     Returns:
         An :class:`Export`.
@@ -68,18 +83,45 @@ def export(
     if format not in FORMATS:
         raise ExportError(f"Invalid format. Expected one of: {', '.join(FORMATS)}. "
                           f"Received: format={format!r}")
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"Invalid quantize. Expected one of: {', '.join(QUANTIZATIONS)}. "
+                          f"Received: quantize={quantize!r}")
     target = Path(path)
     _check_target(target, format, force)
     model, info = _source(source)
     _check_trained(model, info)
     inference = inference_model(model)
-    if sample is None:
-        sample = _sample(inference, info)
     manifest = _manifest(inference, info)
+    job = _job(inference, info, manifest, sample, data, format)
+    job.quantize, job.int8_io = quantize, int8_io
 
     with hold_lock(target, "export target"):
         _check_target(target, format, force)  # again: the target may have changed meanwhile
-        return WRITERS[format](inference, target, manifest, sample)
+        return WRITERS[format](inference, target, manifest, job)
+
+
+def _job(model: Any, info: dict[str, Any], manifest: dict[str, Any], sample: Any,
+         data: Any, format: str) -> ExportJob:
+    """The rows to check with: the run's test rows for ONNX and LiteRT, else a small sample."""
+    rows = held_out(info, data, model) if format in ("onnx", "litert") or data is not None \
+        else None
+    run_dir = info.get("run_dir")
+    if sample is not None:
+        return ExportJob(_typed(sample, manifest), run_dir=run_dir,
+                         calibration=rows.x_train if rows else None)
+    if rows is None:
+        return ExportJob(_typed(_sample(model, info), manifest), run_dir=run_dir)
+    return ExportJob(_typed(rows.x_test, manifest), labels=rows.y_test,
+                     calibration=_typed(rows.x_train, manifest), run_dir=run_dir)
+
+
+def _typed(x: Any, manifest: dict[str, Any]) -> Any:
+    """Raw rows as the export's signature takes them: each input's dtype, numpy arrays."""
+    dtypes = {spec["name"]: spec["dtype"] for spec in manifest["inputs"]}
+    if isinstance(x, dict):
+        return {k: np.asarray(v).astype(dtypes.get(k, "float32") if dtypes.get(k) != "string"
+                                        else str) for k, v in x.items()}
+    return np.asarray(x, dtype=dtypes.get("inputs", "float32"))
 
 
 # -- sources --------------------------------------------------------------------
@@ -93,12 +135,15 @@ def _source(source: Any) -> tuple[Any, dict[str, Any]]:
     if isinstance(source, Run):
         manifest = read_manifest(source.dir) or {}
         return source.model, {"manifest": manifest, "declaration": source.declaration.to_dict(),
-                              "metrics": source.metrics, "trained": bool(source.epochs_run)}
+                              "metrics": source.metrics, "trained": bool(source.epochs_run),
+                              "run_dir": Path(source.dir)}
     if isinstance(source, (str, Path)):
         p = Path(source)
         model = load(p)
         info: dict[str, Any] = {"manifest": read_manifest(p) or {}, "trained": None}
         run_dir = p if p.is_dir() else p.parent
+        if RUN_LAYOUT.is_finished(run_dir):
+            info["run_dir"] = run_dir
         if (run_dir / RUN_LAYOUT.declaration).exists():
             info["declaration"] = json.loads((run_dir / RUN_LAYOUT.declaration).read_text())
         if (run_dir / RUN_LAYOUT.metrics).exists():
@@ -127,23 +172,30 @@ def _check_trained(model: Any, info: dict[str, Any]) -> None:
 
 
 def _check_target(target: Path, format: str, force: bool) -> None:
-    if format == "saved_model" and target.is_file():
+    if format != "keras" and target.is_file():
         raise ExportError(
-            f"Invalid export path {str(target)!r}. Expected a directory for a SavedModel. "
-            "Received: the path of an existing file"
+            f"Invalid export path {str(target)!r}. Expected a directory for format {format!r} "
+            "(the model, its manifest and its model card). Received: the path of an existing "
+            "file"
         )
-    if format != "saved_model" and target.is_dir():
+    if format != "keras":
+        if target.suffix in (".onnx", ".tflite", ".keras"):
+            raise ExportError(
+                f"Invalid export path {str(target)!r}. Expected a directory for format "
+                f"{format!r}: the model file goes inside it, beside its manifest and model "
+                f"card. Received: a path ending in {target.suffix!r}"
+            )
+        check_replaceable(target, "export", force, known=EXPORT_LAYOUT,
+                          flag="force=True (--force)")
+        return
+    if target.is_dir():
         raise ExportError(
             f"Invalid export path {str(target)!r}. Expected a file path for format "
             f"{format!r}. Received: an existing directory"
         )
-    if format == "saved_model":
-        check_replaceable(target, "export", force, known=EXPORT_LAYOUT,
-                          flag="force=True (--force)")
-        return
     if not target.exists():
         return
-    if not _is_export_file(target, format):
+    if not _is_keras_export(target):
         raise FileExistsError(
             f"Invalid export path {str(target)!r}. Expected a new path or a kerakit export to "
             f"replace. Received: {describe(target)}, which is not a kerakit export. kerakit "
@@ -156,19 +208,17 @@ def _check_target(target: Path, format: str, force: bool) -> None:
         )
 
 
-def _is_export_file(target: Path, format: str) -> bool:
-    """Whether the file ``target`` is an earlier export, which ``force`` may replace."""
+def _is_keras_export(target: Path) -> bool:
+    """Whether the file ``target`` is an earlier ``.keras`` export, which ``force`` may replace."""
     import zipfile
 
     from kerakit.engine.saving import MANIFEST_MEMBER
 
-    if format == "keras":
-        try:
-            with zipfile.ZipFile(target) as archive:
-                return MANIFEST_MEMBER in archive.namelist()
-        except (OSError, zipfile.BadZipFile):
-            return False
-    return target.suffix == ".onnx"  # an ONNX file has no room for a manifest
+    try:
+        with zipfile.ZipFile(target) as archive:
+            return MANIFEST_MEMBER in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _sample(model: Any, info: dict[str, Any]) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from kerakit.deploy.exporting import check_hashes
+from kerakit.deploy.runtimes import RUNTIME_FILES
 from kerakit.errors import DataError, ExportError
 from kerakit.sources.formats import IMAGE_SUFFIXES
 from kerakit.sources.values import checked_values
@@ -116,8 +117,9 @@ def predict(export_dir: str | Path, x: np.ndarray) -> dict[str, Any]:
         ExportError: if the export's files do not match its manifest.
         DataError: if the input does not match its signature.
     """
-    manifest = check_hashes(Path(export_dir))
-    return _serve(Path(export_dir), manifest, conform(x, manifest["inputs"][0]))
+    directory = export_directory(export_dir)
+    manifest = check_hashes(directory)
+    return _serve(directory, manifest, conform(x, manifest["inputs"][0]))
 
 
 def predict_file(export_dir: str | Path, path: str | Path) -> dict[str, Any]:
@@ -127,21 +129,50 @@ def predict_file(export_dir: str | Path, path: str | Path) -> dict[str, Any]:
     column name (see :func:`kerakit.sources.rows.read_rows`); the result then
     carries each row's ``index``.
     """
-    manifest = check_hashes(Path(export_dir))
+    directory = export_directory(export_dir)
+    manifest = check_hashes(directory)
     if manifest["inputs"][0]["name"] != "inputs":
         from kerakit.sources.rows import read_rows
 
         columns, index = read_rows(path, manifest["inputs"], manifest.get("columns"))
-        return {**_serve(Path(export_dir), manifest, columns), "index": index}
-    return _serve(Path(export_dir), manifest, read_input(path, manifest["inputs"][0]))
+        return {**_serve(directory, manifest, columns), "index": index}
+    return _serve(directory, manifest, read_input(path, manifest["inputs"][0]))
 
 
-def _serve(export_dir: Path, manifest: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
-    import tensorflow as tf
+def export_directory(path: str | Path) -> Path:
+    """The export directory for ``path``: the directory, or the one holding its model file.
 
-    loaded = tf.saved_model.load(str(export_dir))
-    x = {k: tf.constant(v) for k, v in x.items()} if isinstance(x, dict) else tf.constant(x)
-    outputs = loaded.serve(x)["outputs"].numpy()
+    ``kerakit predict exports/lite/model.tflite`` and ``kerakit predict
+    exports/lite`` name the same export; its manifest is checked either way.
+
+    Example:
+        >>> export_directory("exports/lite/model.tflite")
+        PosixPath('exports/lite')
+    """
+    path = Path(path)
+    if path.suffix in {Path(file).suffix for file, _ in RUNTIME_FILES.values()}:
+        return path.parent
+    return path
+
+
+def _serve(export_dir: Path, manifest: dict[str, Any], x: Any) -> dict[str, Any]:
+    """Run the export with its own runtime: TensorFlow, ONNX Runtime or LiteRT."""
+    format = manifest.get("format")
+    if format in RUNTIME_FILES:
+        from kerakit.deploy.runtimes import open_runtime
+
+        file = export_dir / RUNTIME_FILES[format][0]
+        try:
+            outputs = open_runtime(format, file)(x)
+        except ImportError as exc:
+            raise ExportError(f"Cannot run the {format} export {str(export_dir)!r}. Expected "
+                              f"{RUNTIME_FILES[format][1]} installed. Received: {exc}") from exc
+    else:
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(export_dir))
+        x = {k: tf.constant(v) for k, v in x.items()} if isinstance(x, dict) else tf.constant(x)
+        outputs = loaded.serve(x)["outputs"].numpy()
     check_outputs({"outputs": outputs}, "input")
     return {"outputs": outputs, "class_names": manifest.get("class_names")}
 
