@@ -56,7 +56,8 @@ def iris_run(tmp_path_factory):
     frame["species"] = frame["species"].map({0: "setosa", 1: "versicolor", 2: "virginica"})
     folder = tmp_path_factory.mktemp("iris")
     frame.to_csv(folder / "iris.csv", index=False)
-    run = kk.fit(table_model(epochs=5), str(folder / "iris.csv"), target="species",
+    # trained long enough to be sure of its classes: int8 must agree on all 30 test rows
+    run = kk.fit(table_model(epochs=60), str(folder / "iris.csv"), target="species",
                  out=folder / "run", verbose=0)
     return run, frame
 

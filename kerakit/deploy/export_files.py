@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kerakit.deploy.model_card import CURVES, MODEL_CARD
+from kerakit.deploy.runtimes import RUNTIME_FILES
 from kerakit.errors import ExportError, KerakitError
 from kerakit.runs.marker import MARKER, write_marker
 
@@ -25,8 +27,8 @@ __all__ = ["EXPORT_LAYOUT", "MANIFEST", "Export", "check_hashes", "file_hashes",
 MANIFEST = "export_manifest.json"
 #: What an export directory may hold besides what its marker lists: a SavedModel's
 #: files, an ONNX or LiteRT model file, the manifest, the model card and its plot.
-EXPORT_LAYOUT = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "model.onnx",
-                 "model.tflite", MANIFEST, "MODEL_CARD.md", "curves.png")
+EXPORT_LAYOUT = ("saved_model.pb", "fingerprint.pb", "variables", "assets",
+                 *(file for file, _ in RUNTIME_FILES.values()), MANIFEST, MODEL_CARD, CURVES)
 _CHUNK = 1 << 20
 
 

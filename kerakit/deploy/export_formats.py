@@ -24,7 +24,8 @@ from kerakit.deploy.export_job import ExportJob, seal
 from kerakit.errors import ExportError
 from kerakit.fileops import exchange_or_move, temp_dir_beside
 
-__all__ = ["TOLERANCE", "WRITERS", "model_input", "plain_env", "save_sample", "write_archive"]
+__all__ = ["TOLERANCE", "export_keras", "export_saved_model", "model_input", "plain_env",
+           "save_sample", "write_archive"]
 
 TOLERANCE = 1e-5
 VERIFY_SCRIPT = r"""
@@ -45,7 +46,7 @@ print(json.dumps({"kerakit_imported": "kerakit" in sys.modules,
 """
 
 
-def _export_saved_model(model: Any, target: Path, manifest: dict[str, Any],
+def export_saved_model(model: Any, target: Path, manifest: dict[str, Any],
                         job: ExportJob) -> Export:
     import keras
 
@@ -173,7 +174,7 @@ def model_input(sample: Any) -> Any:
     return sample
 
 
-def _export_keras(model: Any, target: Path, manifest: dict[str, Any],
+def export_keras(model: Any, target: Path, manifest: dict[str, Any],
                   job: ExportJob) -> Export:
     from kerakit.engine.saving import save_model
 
@@ -204,21 +205,3 @@ def plain_env() -> dict[str, str]:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.pop("PYTHONSTARTUP", None)
     return env
-
-
-def _runtime_writer(format: str) -> Any:
-    def write(model: Any, target: Path, manifest: dict[str, Any], job: ExportJob) -> Export:
-        from kerakit.deploy.runtime_formats import export_runtime
-
-        return export_runtime(format, model, target, manifest, job)
-
-    return write
-
-
-#: export format -> its writer, called as ``writer(model, target, manifest, job)``
-WRITERS = {
-    "saved_model": _export_saved_model,
-    "keras": _export_keras,
-    "onnx": _runtime_writer("onnx"),
-    "litert": _runtime_writer("litert"),
-}

@@ -47,6 +47,8 @@ class ExportJob:
         run_dir: The run the model came from, for the model card.
         quantize: One of :data:`QUANTIZATIONS` (LiteRT only).
         int8_io: Integer inputs and outputs for an int8 LiteRT model.
+        task: ``"classification"`` or ``"regression"`` when known: how a
+            quantized model's agreement is measured.
     """
 
     sample: Any
@@ -55,6 +57,7 @@ class ExportJob:
     run_dir: Path | None = None
     quantize: str = "none"
     int8_io: bool = False
+    task: str | None = None
 
 
 def held_out(info: dict[str, Any], data: Any, model: Any) -> HeldOut | None:
@@ -79,12 +82,12 @@ def held_out(info: dict[str, Any], data: Any, model: Any) -> HeldOut | None:
     from kerakit.declaration.model import Model
     from kerakit.engine.inputs import model_x
     from kerakit.runs.train import load_data
-    from kerakit.sources.source import with_target
+    from kerakit.sources.source import as_source, with_target
 
     declaration = info.get("declaration")
-    if declaration is None:
-        return None
     given = data is not None
+    if declaration is None and not given:
+        return None
     if not given:
         record = (info.get("manifest") or {}).get("data") or {}
         source = record.get("source") or (info.get("manifest") or {}).get("dataset")
@@ -93,7 +96,9 @@ def held_out(info: dict[str, Any], data: Any, model: Any) -> HeldOut | None:
         targets = record.get("targets") or None
         data = with_target(source, targets[0] if targets and len(targets) == 1 else targets)
     try:
-        dataset = load_data(data, Model.from_dict(declaration))
+        # a bare model has no declaration: the data is split as kerakit.fit splits it
+        dataset = load_data(data, Model.from_dict(declaration)) if declaration is not None \
+            else as_source(data).dataset()
         x_test, y_test = getattr(dataset, "x_test", None), getattr(dataset, "y_test", None)
         if x_test is None or not len(y_test):
             return None

@@ -11,6 +11,7 @@ nothing kerakit did not write (:func:`kerakit.runs.marker.check_replaceable`).
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from kerakit.deploy.export_files import (
     check_hashes,
     file_hashes,
 )
-from kerakit.deploy.export_formats import WRITERS
+from kerakit.deploy.export_formats import export_keras, export_saved_model
 from kerakit.deploy.export_job import QUANTIZATIONS, ExportJob, held_out
 from kerakit.errors import ExportError, KerakitError
 from kerakit.runs.locks import hold_lock
@@ -34,6 +35,24 @@ from kerakit.runs.rundir import RUN_LAYOUT
 # Export, MANIFEST and the hash checks keep their old home here too.
 __all__ = ["FORMATS", "MANIFEST", "Export", "check_hashes", "export", "file_hashes"]
 
+
+
+def _runtime_writer(format: str) -> Any:
+    def write(model: Any, target: Path, manifest: dict[str, Any], job: ExportJob) -> Export:
+        from kerakit.deploy.runtime_formats import export_runtime
+
+        return export_runtime(format, model, target, manifest, job)
+
+    return write
+
+
+#: export format -> its writer, called as ``writer(model, target, manifest, job)``
+WRITERS = {
+    "saved_model": export_saved_model,
+    "keras": export_keras,
+    "onnx": _runtime_writer("onnx"),
+    "litert": _runtime_writer("litert"),
+}
 FORMATS = tuple(WRITERS)
 def export(
     source: Any,
@@ -48,9 +67,8 @@ def export(
 ) -> Export:
     """Export a run or model for serving, verified after writing.
 
-    Every export but ``keras`` is a directory holding the model, its
-    ``export_manifest.json`` (file hashes, inputs, classes, what verification
-    measured) and its ``MODEL_CARD.md``.
+    Every export but ``keras`` is a directory: the model, ``export_manifest.json``
+    (hashes, inputs, classes, what verification measured) and ``MODEL_CARD.md``.
 
     Args:
         source: A :class:`kerakit.Run`, a run directory, a ``.keras`` file or a
@@ -59,8 +77,7 @@ def export(
             ``.keras`` file.
         format: ``"saved_model"``, ``"keras"``, ``"onnx"`` or ``"litert"``.
         force: Replace an existing target (atomically).
-        sample: A batch of raw inputs for verification; defaults to the run's
-            test rows when known, else made-up inputs.
+        sample: Raw inputs to verify with; by default the run's test rows, else made up.
         quantize: LiteRT only: ``"none"``, ``"dynamic"``, ``"float16"`` or
             ``"int8"`` (calibrated on the run's training rows).
         int8_io: With ``quantize="int8"``: integer inputs and outputs too.
@@ -80,12 +97,11 @@ def export(
     """
     from kerakit.engine.builder import inference_model
 
-    if format not in FORMATS:
-        raise ExportError(f"Invalid format. Expected one of: {', '.join(FORMATS)}. "
-                          f"Received: format={format!r}")
-    if quantize not in QUANTIZATIONS:
-        raise ExportError(f"Invalid quantize. Expected one of: {', '.join(QUANTIZATIONS)}. "
-                          f"Received: quantize={quantize!r}")
+    for name, value, allowed in (("format", format, FORMATS),
+                                 ("quantize", quantize, QUANTIZATIONS)):
+        if value not in allowed:
+            raise ExportError(f"Invalid {name}. Expected one of: {', '.join(allowed)}. "
+                              f"Received: {name}={value!r}")
     target = Path(path)
     _check_target(target, format, force)
     model, info = _source(source)
@@ -108,11 +124,14 @@ def _job(model: Any, info: dict[str, Any], manifest: dict[str, Any], sample: Any
     run_dir = info.get("run_dir")
     if sample is not None:
         return ExportJob(_typed(sample, manifest), run_dir=run_dir,
-                         calibration=rows.x_train if rows else None)
+                         calibration=_typed(rows.x_train, manifest) if rows else None,
+                         task=manifest.get("task") or (rows.task if rows else None))
     if rows is None:
-        return ExportJob(_typed(_sample(model, info), manifest), run_dir=run_dir)
+        return ExportJob(_typed(_sample(model, info), manifest), run_dir=run_dir,
+                         task=manifest.get("task"))
     return ExportJob(_typed(rows.x_test, manifest), labels=rows.y_test,
-                     calibration=_typed(rows.x_train, manifest), run_dir=run_dir)
+                     calibration=_typed(rows.x_train, manifest), run_dir=run_dir,
+                     task=manifest.get("task") or rows.task)
 
 
 def _typed(x: Any, manifest: dict[str, Any]) -> Any:
@@ -248,6 +267,7 @@ def _manifest(model: Any, info: dict[str, Any]) -> dict[str, Any]:
     run_manifest = info.get("manifest") or {}
     return {
         **versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "format": None,
         "plugins": run_manifest.get("plugins", []),
         "components": run_manifest.get("components", []),

@@ -194,7 +194,7 @@ def _verify(format: str, file: Path, model: Any, manifest: dict[str, Any], job: 
 def _agreement(expected: np.ndarray, got: np.ndarray, manifest: dict[str, Any],
                job: ExportJob) -> dict[str, Any]:
     """A quantized model's checks: agreement with the float model, and the test metric."""
-    classifier = manifest.get("task") == "classification" or bool(manifest.get("class_names"))
+    classifier = job.task == "classification" or bool(manifest.get("class_names"))
     measure = _accuracy if classifier else _r2
     agreement = measure(_labels(expected) if classifier else expected, got)
     report: dict[str, Any] = {"agreement": agreement, "min_agreement": MIN_AGREEMENT,

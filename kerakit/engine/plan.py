@@ -201,9 +201,13 @@ class Plan:
             build_training_state(model, kwargs)
         return kwargs
 
-    def manifest(self, dataset: str | None, class_names: Sequence[str] | None = None
-                 ) -> dict[str, Any]:
-        """The run manifest: versions, plugins and components used, task, inputs."""
+    def manifest(self, dataset: str | None, class_names: Sequence[str] | None = None,
+                 data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The run manifest: versions, plugins and components used, task, inputs.
+
+        ``data`` is what the run trained on
+        (:func:`kerakit.sources.facts.data_record`), recorded as it is.
+        """
         from kerakit.engine.saving import make_manifest
 
         inputs = self.declaration.inputs
@@ -212,7 +216,7 @@ class Plan:
             self.components_used(), task=self.head.task,
             class_names=list(names) if names else None,
             inputs={"shape": list(inputs.shape), "dtype": inputs.dtype, "name": inputs.name},
-            dataset=dataset,
+            dataset=dataset, data=data,
         )
 
     # -- internals ---------------------------------------------------------------

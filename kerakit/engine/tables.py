@@ -25,7 +25,8 @@ from kerakit.sources.tables import MISSING
 
 ONE_HOT_MAX = 64  # above this many categories, an embedding instead of one-hot
 
-__all__ = ["ONE_HOT_MAX", "FillMissing", "as_tensors", "front_end", "model_inputs", "sample_rows"]
+__all__ = ["ONE_HOT_MAX", "FillMissing", "as_tensors", "front_end", "model_inputs", "sample_rows",
+           "vocabulary_sizes"]
 
 
 @keras.saving.register_keras_serializable(package="kerakit")
@@ -152,6 +153,42 @@ def _category_layers(key: str, values: np.ndarray, integer: bool) -> list[Any]:
     size = lookup.vocabulary_size()
     width = int(min(32, max(4, round(1.6 * size ** 0.56))))
     return [lookup, keras.layers.Embedding(size, width, name=f"{key}_embedding")]
+
+
+def vocabulary_sizes(model: Any, columns: Mapping[str, str]) -> dict[str, int]:
+    """How many categories each categorical column's lookup learned, by column.
+
+    The lookups are the model's own record of what training saw; the
+    out-of-vocabulary bucket and the mask token are not counted.
+
+    Example:
+        >>> vocabulary_sizes(model, {"island": "categorical"})  # doctest: +SKIP
+        {'island': 3}
+
+    Args:
+        model: A table model built by :func:`front_end` (possibly wrapped).
+        columns: Each raw column's kind, as the declaration records them.
+
+    Returns:
+        ``{column: size}`` for each categorical column whose lookup is found.
+    """
+    used = [c for c, k in columns.items() if k != "ignore"]
+    layers = {layer.name: layer for layer in _all_layers(model)}
+    sizes = {}
+    for column, key in input_names(used).items():
+        lookup = layers.get(f"{key}_lookup")
+        if columns[column] == "categorical" and hasattr(lookup, "get_vocabulary"):
+            sizes[column] = len(lookup.get_vocabulary(include_special_tokens=False))
+    return sizes
+
+
+def _all_layers(model: Any) -> list[Any]:
+    """Every layer of ``model``, those of nested models too."""
+    found = []
+    for layer in getattr(model, "layers", []):
+        found.append(layer)
+        found.extend(_all_layers(layer))
+    return found
 
 
 def _run(layers: list[Any], values: np.ndarray) -> np.ndarray:

@@ -108,6 +108,40 @@ def classification_summary(
     return summary
 
 
+def regression_summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """The test residuals (prediction minus truth) of each output, JSON-ready.
+
+    A mean far from 0 is a bias that the MAE alone does not show; the tail
+    (90th percentile, largest) shows how wrong the worst predictions are.
+
+    Example:
+        >>> summary = regression_summary(np.array([1.0, 2.0, 3.0]), np.array([1.5, 2.0, 2.0]))
+        >>> summary["residuals"][0]["mean"], summary["residuals"][0]["max_abs"]
+        (-0.1667, 1.0)
+
+    Args:
+        y_true: Targets, ``(n,)`` or ``(n, outputs)``.
+        y_pred: Predictions of the same rows.
+
+    Returns:
+        ``{"residuals": [...]}``, one dict per output, rounded to 4 decimals.
+    """
+    residual = np.asarray(y_pred, "float64").reshape(len(y_pred), -1) - np.asarray(
+        y_true, "float64").reshape(len(y_true), -1)
+    size = np.abs(residual)
+
+    def rounded(values: np.ndarray) -> list[float]:
+        return [round(float(v), 4) for v in values]
+
+    columns = {"mean": rounded(residual.mean(axis=0)), "std": rounded(residual.std(axis=0)),
+               "mean_abs": rounded(size.mean(axis=0)),
+               "median_abs": rounded(np.median(size, axis=0)),
+               "p90_abs": rounded(np.percentile(size, 90, axis=0)),
+               "max_abs": rounded(size.max(axis=0))}
+    return {"residuals": [{k: v[i] for k, v in columns.items()}
+                          for i in range(residual.shape[1])]}
+
+
 def write_trials_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     """One row per trial; hyperparameters as extra columns."""
     columns: list[str] = []

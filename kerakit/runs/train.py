@@ -36,6 +36,7 @@ from kerakit.runs.rundir import (
     replace,
 )
 from kerakit.runs.tracking import Tracking, finish_training, start_training, tracker_names
+from kerakit.sources.source import as_source
 
 
 @dataclass
@@ -51,7 +52,8 @@ class Run:
         best_epoch: 0-based epoch with the best validation loss.
         epochs_run: How many epochs ran.
         diverged_epoch: 0-based epoch where overfitting began, if it did.
-        report: Classification report and confusion matrix, for classifiers.
+        report: Classification report and confusion matrix, for classifiers;
+            the test residuals, for regressors.
         replicas: Devices the model was replicated over (1 unless distributed).
         plan: The plan that was trained.
         resumed_at_epoch: 0-based epoch where training resumed from a crashed
@@ -196,6 +198,7 @@ def fit(
                                 batch_size=batch_size, seed=seed, in_memory=cv is not None)
     concrete = the_plan.declaration
     folds = make_folds(the_plan, dataset, cv) if cv is not None else None
+    targets = as_source(data, target).target  # however the target was given
 
     target = Path(out) if out is not None else default_run_dir(concrete.name)
     tracking = Tracking.open(tracker_names(track, concrete), the_plan.registry)
@@ -221,7 +224,7 @@ def fit(
                 raise
             run.cv = result
             run.seconds = round(time.time() - started, 2)
-            _write_run(run, partial, dataset)
+            _write_run(run, partial, dataset, targets)
             replace(partial, target)
             finish_training(outcome, run)
     run.tracking = (tracking, tracked)
@@ -310,7 +313,7 @@ def _judges_curves(callback: Any) -> bool:
 
 def _evaluate(model: Any, data: Dataset | Streams,
               the_plan: Plan) -> tuple[dict[str, float], dict[str, Any]]:
-    from kerakit.runs.report import classification_summary
+    from kerakit.runs.report import classification_summary, regression_summary
 
     if isinstance(data, Streams):
         if data.test is None:
@@ -334,6 +337,8 @@ def _evaluate(model: Any, data: Dataset | Streams,
     if data.task == "classification":
         probs = model.predict(x_test, batch_size=batch, verbose=0)
         report = classification_summary(y_test, probs, data.class_names)
+    elif data.task == "regression":
+        report = regression_summary(y_test, model.predict(x_test, batch_size=batch, verbose=0))
     return metrics, report
 
 
@@ -355,17 +360,23 @@ def _diverged(history: dict[str, list[float]], callbacks: list[Any]) -> int | No
     return divergence_epoch(history)
 
 
-def _write_run(run: Run, directory: Path, data: Dataset | Streams) -> None:
+def _write_run(run: Run, directory: Path, data: Dataset | Streams,
+               targets: str | list[str] | None) -> None:
     from kerakit.engine.saving import save_model
+    from kerakit.engine.tables import vocabulary_sizes
     from kerakit.runs.report import plot_curves, write_history_csv
+    from kerakit.sources.facts import data_record
 
-    manifest = run.plan.manifest(data.name, data.class_names)
+    columns = getattr(data, "columns", None)
+    record = data_record(data, targets, vocabulary_sizes(run.model, columns) if columns else None)
+    manifest = run.plan.manifest(data.name, data.class_names, data=record)
     save_model(run.model, directory / RUN_LAYOUT.model, manifest)
     (directory / RUN_LAYOUT.declaration).write_text(run.declaration.to_json())
     write_history_csv(run.history, directory / RUN_LAYOUT.history)
     stopped = run.epochs_run - 1 if run.epochs_run < int(run.declaration.epochs) else None
     metrics = {"test": run.metrics, "best_epoch": run.best_epoch, "epochs_run": run.epochs_run,
-               "stopped_epoch": stopped, "diverged_epoch": run.diverged_epoch, **run.report}
+               "stopped_epoch": stopped, "diverged_epoch": run.diverged_epoch, "kept": run.kept,
+               **run.report}
     if run.cv is not None:
         metrics["cv"] = run.cv.as_dict()
     if run.seconds is not None:
