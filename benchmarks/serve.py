@@ -1,20 +1,31 @@
-"""Load on `kerakit serve`: requests per second and latency, against the signature in-process.
+"""Load on `kerakit serve`: requests per second and latency, batched and not, against in-process.
 
-A digits model (a small MLP) is trained and exported, then served by
-`kerakit serve` in its own process. 8 concurrent clients (threads, each with a
-keep-alive HTTP connection) send a fixed number of `:predict` requests in TF
-Serving's row format, first with 1 row, then with 64 rows each. The baseline is
-the same export's `serving_default` signature called directly in this process
-by 8 threads, the same number of times, on the same rows. The clients send
-request bodies encoded once up front (with TCP_NODELAY), and decode every answer.
-Reported per request size: requests/s, p50 and p99 latency of both, and the
-ratio of the server's requests/s to the in-process one (no target: this is
-what HTTP and JSON cost).
+A digits model (a small MLP) is trained and exported, then served by two
+`kerakit serve` processes: one batching concurrent requests (`--max-batch`,
+`--batch-timeout`; the defaults unless given), one with `--max-batch 1`
+(batching off). Clients are threads, each with a keep-alive HTTP connection
+(TCP_NODELAY), sending `:predict` requests in TF Serving's row format from
+bodies encoded once up front, and decoding every answer.
 
-The clients run on the same machine as the server and share its cores.
+- One-row requests from 1, 8 and 32 concurrent clients, against each server,
+  and the in-process baseline: the same export's `serving_default` signature
+  called directly in this process by as many threads, one request per call, on
+  the same rows. The three sides take turns, a quarter of the requests each
+  time and in the reverse order every other time, so that a drift in the
+  machine's speed weighs on all of them alike.
+- 64-row requests from `--clients` clients, against both servers and in-process.
+
+Reported: requests/s, p50 and p99 latency of each side, the rows in the
+batched server's signature calls on average (from its /metrics), and two targets as
+ratios measured in this run: at 8 clients, the batched server's requests/s
+over the in-process baseline's (target >= 1.0), and with 1 client, the
+batched server's p99 over the unbatched one's (target <= 1.2: batching must
+not make a lone client wait).
+
+The clients run on the same machine as the servers and share its cores.
 
 Usage: python benchmarks/serve.py [--requests 2000] [--clients 8] [--workers 1]
-       [--export DIR] [--quick] [--json]
+       [--max-batch N] [--batch-timeout SECONDS] [--export DIR] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -41,6 +52,10 @@ import kerakit as kk
 
 WARMUP = 64  # requests per size before measuring: first calls build TensorFlow kernels
 BIG_BATCH = 64
+CLIENT_COUNTS = (1, 8, 32)
+ROUNDS = 4  # turns each side takes, interleaved with the others'
+TARGET_THROUGHPUT = 1.0  # at 8 clients: batched server req/s over in-process req/s, at least
+TARGET_P99 = 1.2  # with 1 client: batched p99 over unbatched p99, at most
 
 
 def make_export(root: Path, epochs: int) -> Path:
@@ -57,10 +72,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(export: Path, port: int, workers: int) -> subprocess.Popen:
+def start_server(export: Path, port: int, workers: int, *options: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "kerakit", "serve", str(export), "--name",
-                             "digits", "--port", str(port), "--workers", str(workers)],
-                            stderr=subprocess.DEVNULL)
+                             "digits", "--port", str(port), "--workers", str(workers),
+                             *options], stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -74,8 +89,9 @@ def start_server(export: Path, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("kerakit serve did not answer in 120 s")
 
 
-def load(call: Callable[[int, int], None], requests: int, clients: int) -> dict[str, float]:
-    """Run ``call(client, i)`` ``requests`` times from ``clients`` threads; throughput, latency."""
+def load(call: Callable[[int, int], None], requests: int, clients: int
+         ) -> tuple[float, list[float]]:
+    """Run ``call(client, i)`` ``requests`` times from ``clients`` threads: wall time, latencies."""
     latencies: list[float] = []
     lock, counter = threading.Lock(), iter(range(requests))
 
@@ -98,9 +114,12 @@ def load(call: Callable[[int, int], None], requests: int, clients: int) -> dict[
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - start
+    return time.perf_counter() - start, latencies
+
+
+def summary(walls: list[float], latencies: list[float]) -> dict[str, float]:
     ms = np.array(latencies) * 1000
-    return {"requests_per_s": round(requests / wall, 1),
+    return {"requests_per_s": round(len(latencies) / sum(walls), 1),
             "p50_ms": round(float(np.percentile(ms, 50)), 2),
             "p99_ms": round(float(np.percentile(ms, 99)), 2)}
 
@@ -125,37 +144,120 @@ def http_caller(url: str, bodies: list[bytes], clients: int) -> Callable[[int, i
     return call
 
 
-def in_process_caller(export: Path, batches: list[np.ndarray]) -> Callable[[int, int], None]:
-    signature = tf.saved_model.load(str(export)).signatures["serving_default"]
-
+def in_process_caller(signature: Callable, batches: list[np.ndarray]
+                      ) -> Callable[[int, int], None]:
     def call(client: int, i: int) -> None:
         signature(inputs=tf.constant(batches[i % len(batches)]))["outputs"].numpy()
 
     return call
 
 
-def compare(export: Path, url: str, rows: int, requests: int, clients: int,
-            warmup: int) -> dict:
+def digits_batches(rows: int) -> list[np.ndarray]:
     x = kk.get_component("datasets", "digits").create().x_test.astype("float32")
-    batches = [x[(i * rows) % (len(x) - rows):][:rows] for i in range(32)]
+    return [x[(i * rows) % (len(x) - rows):][:rows] for i in range(32)]
+
+
+def compare(signature: Callable, urls: dict[str, str], rows: int, requests: int, clients: int,
+            warmup: int) -> dict:
+    """One request size and client count: each server, then the in-process baseline."""
+    batches = digits_batches(rows)
     # Bodies are encoded once, up front: the clients share the server's cores, and encoding
     # JSON in them would be counted against the server.
-    served = http_caller(url, [json.dumps({"instances": b.tolist()}).encode() for b in batches],
-                         clients)
-    direct = in_process_caller(export, batches)
-    load(served, warmup, clients)
-    load(direct, warmup, clients)
-    server, baseline = load(served, requests, clients), load(direct, requests, clients)
-    return {"rows_per_request": rows, "requests": requests, "server": server,
-            "in_process": baseline,
-            "ratio": round(server["requests_per_s"] / baseline["requests_per_s"], 3)}
+    bodies = [json.dumps({"instances": b.tolist()}).encode() for b in batches]
+    sides = {side: http_caller(url, bodies, clients) for side, url in urls.items()}
+    sides["in_process"] = in_process_caller(signature, batches)
+    for call in sides.values():
+        load(call, warmup, clients)
+    calls_before = batch_calls(urls["batched"])
+    # The sides take turns, a quarter of the requests each time, in the reverse order every
+    # other round: a machine whose speed drifts during the run weighs on every side alike.
+    walls: dict[str, list[float]] = {side: [] for side in sides}
+    latencies: dict[str, list[float]] = {side: [] for side in sides}
+    for turn in range(ROUNDS):
+        for side, call in list(sides.items())[::1 if turn % 2 == 0 else -1]:
+            wall, measured = load(call, max(requests // ROUNDS, 1), clients)
+            walls[side].append(wall)
+            latencies[side] += measured
+    calls, rows_called = (a - b for a, b in
+                          zip(batch_calls(urls["batched"]), calls_before, strict=True))
+    return {"rows_per_request": rows, "clients": clients,
+            "requests": len(latencies["in_process"]),
+            **{side: summary(walls[side], latencies[side]) for side in sides},
+            "batched_rows_per_call": round(rows_called / calls, 2)}
+
+
+def batch_calls(url: str) -> tuple[float, float]:
+    """The batched server's signature calls so far, and their rows in all (from /metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found = {"kerakit_serve_batch_rows_count": 0.0, "kerakit_serve_batch_rows_sum": 0.0}
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            if sample.name in found:
+                found[sample.name] += sample.value
+    return found["kerakit_serve_batch_rows_count"], found["kerakit_serve_batch_rows_sum"]
+
+
+def targets(one_row: list[dict]) -> dict:
+    """The two targets, as ratios of sides measured in this run."""
+    by_clients = {r["clients"]: r for r in one_row}
+    eight, one = by_clients[8], by_clients[1]
+    throughput = eight["batched"]["requests_per_s"] / eight["in_process"]["requests_per_s"]
+    p99 = one["batched"]["p99_ms"] / one["unbatched"]["p99_ms"]
+    return {
+        "throughput_8_clients_batched_over_in_process": {
+            "ratio": round(throughput, 3), "target": f">= {TARGET_THROUGHPUT}",
+            "met": throughput >= TARGET_THROUGHPUT},
+        "p99_1_client_batched_over_unbatched": {
+            "ratio": round(p99, 3), "target": f"<= {TARGET_P99}", "met": p99 <= TARGET_P99},
+    }
+
+
+def measure(args: argparse.Namespace, export: Path, warmup: int) -> dict:
+    batching = [f"--max-batch={args.max_batch}"] if args.max_batch else []
+    batching += [f"--batch-timeout={args.batch_timeout}"] if args.batch_timeout is not None \
+        else []
+    ports = {"batched": free_port(), "unbatched": free_port()}
+    servers = [start_server(export, ports["batched"], args.workers, *batching),
+               start_server(export, ports["unbatched"], args.workers, "--max-batch=1")]
+    try:
+        loaded = tf.saved_model.load(str(export))  # kept: its signature needs it alive
+        signature = loaded.signatures["serving_default"]
+        urls = {side: f"http://127.0.0.1:{port}" for side, port in ports.items()}
+        one_row = [compare(signature, urls, 1, args.requests, clients, warmup)
+                   for clients in CLIENT_COUNTS]
+        big = compare(signature, urls, BIG_BATCH, max(args.requests // 4, 40), args.clients,
+                      warmup)
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=60)
+    return {"one_row": one_row, "big_requests": big, "targets": targets(one_row)}
+
+
+def report(result: dict) -> None:
+    print(f"{result['machine']}; load average {result['load_average_1min']}; batching "
+          f"{result['batching']}")
+    print("rows  clients  side         req/s   p50 ms  p99 ms")
+    for r in [*result["one_row"], result["big_requests"]]:
+        for side in ("batched", "unbatched", "in_process"):
+            m = r[side]
+            print(f"{r['rows_per_request']:>4}  {r['clients']:>7}  {side:<11}  "
+                  f"{m['requests_per_s']:>7}  {m['p50_ms']:>6}  {m['p99_ms']:>6}")
+        print(f"      the batched server's calls held {r['batched_rows_per_call']} rows on average")
+    for name, t in result["targets"].items():
+        print(f"{name}: {t['ratio']} (target {t['target']}: {'met' if t['met'] else 'MISSED'})")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="1-row requests")
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=2000, help="1-row requests per side")
+    parser.add_argument("--clients", type=int, default=8, help="clients for 64-row requests")
     parser.add_argument("--workers", type=int, default=1, help="kerakit serve --workers")
+    parser.add_argument("--max-batch", type=int, help="the batched server's --max-batch")
+    parser.add_argument("--batch-timeout", type=float,
+                        help="the batched server's --batch-timeout")
     parser.add_argument("--export", help="serve this export instead of training one")
     parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
     parser.add_argument("--json", action="store_true")
@@ -166,29 +268,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(args.export) if args.export else make_export(Path(tmp),
                                                                    1 if args.quick else 5)
-        port = free_port()
-        server = start_server(export, port, args.workers)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            rows = [compare(export, url, 1, args.requests, args.clients, warmup),
-                    compare(export, url, BIG_BATCH, max(args.requests // 4, 40), args.clients,
-                            warmup)]
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+        measured = measure(args, export, warmup)
+    from kerakit.deploy.batching import DEFAULT_BATCH_TIMEOUT, DEFAULT_MAX_BATCH
+
     result = {"machine": f"{os.cpu_count()} cores, TensorFlow {tf.__version__}",
               "load_average_1min": round(os.getloadavg()[0], 1),
-              "clients": args.clients, "server_workers": args.workers, "rows": rows}
+              "server_workers": args.workers,
+              "batching": {"max_batch": args.max_batch or DEFAULT_MAX_BATCH,
+                           "batch_timeout": DEFAULT_BATCH_TIMEOUT if args.batch_timeout is None
+                           else args.batch_timeout},
+              **measured}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print("rows  requests  server req/s  p50 ms  p99 ms  in-process req/s  p50 ms  p99 ms  "
-              "ratio")
-        for r in rows:
-            s, d = r["server"], r["in_process"]
-            print(f"{r['rows_per_request']:>4}  {r['requests']:>8}  {s['requests_per_s']:>12}  "
-                  f"{s['p50_ms']:>6}  {s['p99_ms']:>6}  {d['requests_per_s']:>16}  "
-                  f"{d['p50_ms']:>6}  {d['p99_ms']:>6}  {r['ratio']:>5}")
+        report(result)
     return 0
 
 

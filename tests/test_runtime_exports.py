@@ -135,6 +135,17 @@ def test_a_tampered_runtime_file_is_refused(digits_run, tmp_path, format, file):
     (target / file).write_bytes(bytes(data))
     with pytest.raises(ExportError, match=rf"altered: \['{file}'\]"):
         predict(target, digits_x(2))
+    (target / file).write_bytes(bytes(data[:len(data) // 2]) + b"x")  # the size changed too
+    with pytest.raises(ExportError, match="no file was read"):
+        predict(target, digits_x(2))
+
+
+def test_serve_refuses_a_runtime_export_and_says_what_runs_it(digits_run, tmp_path):
+    from kerakit.deploy.served import open_models
+
+    target = export(digits_run, tmp_path / "lite", format="litert").path
+    with pytest.raises(ExportError, match="is a litert export. Expected a SavedModel"):
+        open_models({"lite": target}, load=False)
 
 
 def test_a_numeric_table_exports_to_onnx_and_litert_with_its_test_rows(iris_run, tmp_path):

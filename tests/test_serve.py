@@ -393,8 +393,25 @@ def test_a_browser_uploads_a_digit_and_reads_the_class(server, exports, digits_x
         top = section.find_elements(By.CSS_SELECTOR, "ol.top li")
         assert len(top) == 5 and top[0].get_attribute("data-class") == wanted_class
         assert top[0].text.endswith(f"{100 * wanted['outputs'][0].max():.1f} %")
+        # the model card: linked from the model's section, and it opens
+        link = section.find_element(By.CSS_SELECTOR, "a.card")
+        assert link.text == "Model card"
+        driver.get(link.get_attribute("href"))
+        card = driver.find_element(By.TAG_NAME, "body").text
+        assert card.startswith("# Model card") and "digit9" in card
     finally:
         driver.quit()
+
+
+def test_each_model_card_and_its_plot_are_served_and_nothing_else(client, exports):
+    card = client.get("/models/digits/MODEL_CARD.md")
+    assert card.status_code == 200 and card.headers["content-type"].startswith("text/plain")
+    assert card.text == (exports / "digits" / "MODEL_CARD.md").read_text()
+    plot = client.get("/models/digits/curves.png")
+    assert plot.status_code == 200 and plot.content[:8] == b"\x89PNG\r\n\x1a\n"
+    for path in ("/models/digits/export_manifest.json", "/models/digits/saved_model.pb",
+                 "/models/nothing/MODEL_CARD.md", "/models/digits/..%2F..%2Fetc%2Fpasswd"):
+        assert client.get(path).status_code == 404, path
 
 
 def test_sigterm_drains_requests_in_flight_then_exits(server, digits_x):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kerakit.cli.arguments import POSITIVE, port_number, positive_seconds
+from kerakit.deploy.batching import DEFAULT_BATCH_TIMEOUT, DEFAULT_MAX_BATCH
 from kerakit.errors import UsageError
 
 
@@ -23,7 +24,33 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="time a client has to send a whole request (default: 30)")
     p.add_argument("--workers", type=POSITIVE, default=1,
                    help="processes, each with its own copy of the models (default: 1)")
+    p.add_argument("--max-batch", type=POSITIVE, default=DEFAULT_MAX_BATCH, metavar="ROWS",
+                   help="rows in one model call at most, across concurrent requests batched "
+                        f"together; 1 turns batching off (default: {DEFAULT_MAX_BATCH})")
+    p.add_argument("--batch-timeout", type=wait_seconds, default=DEFAULT_BATCH_TIMEOUT,
+                   metavar="SECONDS", help="how long a batch may wait for requests already on "
+                   f"their way (default: {DEFAULT_BATCH_TIMEOUT})")
     p.set_defaults(handler=run_serve)
+
+
+def wait_seconds(text: str) -> float:
+    """An argparse ``type`` for a finite number of seconds, 0 or more.
+
+    Example:
+        >>> wait_seconds("0.002")
+        0.002
+
+    Raises:
+        argparse.ArgumentTypeError: naming the value received.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"Invalid value. Expected a finite number of seconds, 0 or more. Received: {text!r}")
+    return value
 
 
 def model_sources(args: argparse.Namespace) -> dict[str, str]:
@@ -55,5 +82,6 @@ def run_serve(args: argparse.Namespace) -> int:
     from kerakit.deploy.serving import serve
 
     serve(model_sources(args), host=args.host, port=args.port, max_body=args.max_body,
-          workers=args.workers, read_timeout=args.read_timeout)
+          workers=args.workers, read_timeout=args.read_timeout, max_batch=args.max_batch,
+          batch_timeout=args.batch_timeout)
     return 0

@@ -8,11 +8,13 @@ numbered versions, the newest of which is served.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kerakit.deploy.export_files import MANIFEST, check_hashes
+from kerakit.deploy.model_card import CURVES, MODEL_CARD
 from kerakit.errors import ExportError
 
 __all__ = ["ServedModel", "input_kind", "locate", "open_models"]
@@ -20,7 +22,7 @@ __all__ = ["ServedModel", "input_kind", "locate", "open_models"]
 
 @dataclass
 class ServedModel:
-    """One export being served: its name, version, files and loaded signatures."""
+    """One export being served: its name, version, files, loaded signatures and batcher."""
 
     name: str
     version: int
@@ -29,6 +31,9 @@ class ServedModel:
     signature_defs: dict[str, Any] = field(default_factory=dict)
     signatures: dict[str, Any] = field(default_factory=dict)
     loaded: Any = None  # the SavedModel object: keeps the variables its signatures use alive
+    load_seconds: float | None = None  # how long loading took, for the metrics
+    # a kerakit.deploy.batching.Batcher, set by the app serving the model: every call goes through
+    batcher: Any = None
 
     @property
     def input_spec(self) -> dict[str, Any]:
@@ -39,7 +44,19 @@ class ServedModel:
         return {"name": self.name, "version": self.version, "input": self.input_spec,
                 "inputs": self.manifest["inputs"], "columns": self.manifest.get("columns"),
                 "class_names": self.manifest.get("class_names"),
-                "kind": input_kind(self.manifest), "signatures": sorted(self.signatures)}
+                "kind": input_kind(self.manifest), "signatures": sorted(self.signatures),
+                "card": f"/models/{self.name}/{MODEL_CARD}" if self.card is not None else None}
+
+    @property
+    def card(self) -> Path | None:
+        """The export's model card, when it has one (exports before cards did not)."""
+        path = self.path / MODEL_CARD
+        return path if path.is_file() else None
+
+    def card_file(self, name: str) -> Path | None:
+        """The card or its plot by file name; ``None`` for any other name, or one not there."""
+        path = self.path / name
+        return path if name in (MODEL_CARD, CURVES) and path.is_file() else None
 
 
 def input_kind(manifest: dict[str, Any]) -> str:
@@ -96,7 +113,13 @@ def open_models(sources: dict[str, str | Path], *, load: bool = True) -> dict[st
             raise ExportError(f"Invalid model name. Expected letters, digits, '_', '.' or '-'. "
                               f"Received: {name!r}")
         version, path = locate(name, directory)
-        models[name] = ServedModel(name, version, path, check_hashes(path))
+        manifest = check_hashes(path)
+        if manifest.get("format", "saved_model") != "saved_model":
+            raise ExportError(
+                f"Cannot serve model {name!r}: {str(path)!r} is a {manifest['format']} export. "
+                "Expected a SavedModel export (kerakit export --format saved_model); run "
+                f"{manifest['format']} exports with `kerakit predict` or their own runtime")
+        models[name] = ServedModel(name, version, path, manifest)
     if load:
         for model in models.values():
             _load(model)
@@ -108,6 +131,7 @@ def _load(model: ServedModel) -> None:
     from google.protobuf import json_format
     from tensorflow.core.protobuf import saved_model_pb2
 
+    started = time.perf_counter()  # after the imports: the first model must not pay for them
     loaded = tf.saved_model.load(str(model.path))
     model.signatures = {name: fn for name, fn in loaded.signatures.items()}
     proto = saved_model_pb2.SavedModel.FromString((model.path / "saved_model.pb").read_bytes())
@@ -116,3 +140,4 @@ def _load(model: ServedModel) -> None:
         for name, sig in proto.meta_graphs[0].signature_def.items()
     }
     model.loaded = loaded
+    model.load_seconds = time.perf_counter() - started

@@ -1,40 +1,52 @@
 """A TF-Serving-compatible REST server for kerakit exports, with a page to try them.
 
 The routes, request bodies and answers follow TF Serving's REST API, so a client
-written for TF Serving works unchanged; ``GET /`` adds a small page. Every export is
-checked against its manifest hashes before TensorFlow loads it
-(:mod:`kerakit.deploy.served`). The routes are one table (:func:`_routes`), and
-so are the endpoints under a model (:data:`kerakit.deploy.serving_rest.ENDPOINTS`).
+written for TF Serving works unchanged; ``GET /`` adds a small page and
+``GET /metrics`` Prometheus metrics (:mod:`kerakit.deploy.serving_metrics`).
+Every export is checked against its manifest hashes before TensorFlow loads it
+(:mod:`kerakit.deploy.served`). Concurrent requests to a model are batched into
+one signature call (:mod:`kerakit.deploy.batching`). The routes are one table
+(:func:`_routes`), and so are the endpoints under a model
+(:data:`kerakit.deploy.serving_rest.ENDPOINTS`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
+import time
 import traceback
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from kerakit.deploy.batching import (
+    DEFAULT_BATCH_TIMEOUT,
+    DEFAULT_MAX_BATCH,
+    Batcher,
+    call_signature,
+    check_batching,
+)
+
 # What is served stays importable from here; the REST bodies never import this module.
 from kerakit.deploy.served import ServedModel, input_kind, locate, open_models
-from kerakit.deploy.serving_rest import ENDPOINTS
+from kerakit.deploy.serving_body import check_depth, parse_body, read_body
+from kerakit.deploy.serving_metrics import MULTIPROC_ENV, ServingMetrics, metrics_page
+from kerakit.deploy.serving_page import card_route
+from kerakit.deploy.serving_rest import ENDPOINTS, Endpoint
 from kerakit.deploy.serving_timeouts import DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 from kerakit.errors import DataError, UsageError
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_PORT", "ServedModel", "app_from_environment",
-           "create_app", "input_kind", "locate", "open_models", "serve"]
+__all__ = ["DEFAULT_BATCH_TIMEOUT", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "DEFAULT_PORT",
+           "ServedModel", "app_from_environment", "check_depth", "create_app", "input_kind",
+           "locate", "open_models", "serve"]
 
 DEFAULT_PORT = 8501
 DEFAULT_MAX_BODY = 10 * 2**20
-# Levels of JSON arrays and objects a request may nest: NumPy's limit on an array's axes
-MAX_DEPTH = 64
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 CONFIG_ENV = "KERAKIT_SERVE_CONFIG"
-# What a client may still be sending after the limit is crossed: read and dropped, so the
-# client gets the 400 instead of a reset connection.
-DISCARD_FACTOR = 8
 # NAME, an optional /versions/N, and one of the endpoints' verbs (none: the model's status)
 ROUTE = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<verb>"
                    + "|".join(re.escape(verb) for verb in ENDPOINTS if verb) + ")?$")
@@ -43,21 +55,29 @@ ROUTE = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<verb>"
 # -- the app --------------------------------------------------------------------
 
 
-def _routes(models: dict[str, ServedModel], max_body: int) -> list[Any]:
+def _routes(models: dict[str, ServedModel], max_body: int, metrics: ServingMetrics
+            ) -> list[Any]:
     """The server's routes, one row each: path, what answers it, HTTP methods."""
     from starlette.routing import Route
 
     return [
         Route("/", _page(models)),
-        Route("/v1/models/{rest:path}", _model_route(models, max_body), methods=["GET", "POST"]),
+        Route("/metrics", metrics_page(metrics)),
+        Route("/models/{name}/{file}", card_route(models)),
+        Route("/v1/models/{rest:path}", _model_route(models, max_body, metrics),
+              methods=["GET", "POST"]),
     ]
 
 
-def create_app(models: dict[str, ServedModel], max_body: int = DEFAULT_MAX_BODY) -> Any:
-    """The ASGI app: TF Serving's REST routes under ``/v1/models/`` and the page at ``/``.
+def create_app(models: dict[str, ServedModel], max_body: int = DEFAULT_MAX_BODY, *,
+               max_batch: int = DEFAULT_MAX_BATCH,
+               batch_timeout: float = DEFAULT_BATCH_TIMEOUT) -> Any:
+    """The ASGI app: TF Serving's REST routes under ``/v1/models/``, the page, the metrics.
 
     The routes are :func:`_routes`; the endpoints under a model,
-    :data:`~kerakit.deploy.serving_rest.ENDPOINTS`.
+    :data:`~kerakit.deploy.serving_rest.ENDPOINTS`. Each model gets a
+    :class:`~kerakit.deploy.batching.Batcher` of its own, and the app a
+    metrics registry of its own.
 
     Example:
         >>> app = create_app(open_models({"digits": "exports/digits"}))  # doctest: +SKIP
@@ -65,14 +85,26 @@ def create_app(models: dict[str, ServedModel], max_body: int = DEFAULT_MAX_BODY)
     Args:
         models: What :func:`open_models` returned.
         max_body: The largest request body accepted, in bytes.
+        max_batch: Rows in one signature call at most, across the requests
+            batched together; 1 turns batching off.
+        batch_timeout: Seconds a batch may wait for requests on their way.
 
     Returns:
         A Starlette application.
+
+    Raises:
+        UsageError: for a ``max_batch`` or ``batch_timeout`` out of range.
     """
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
 
-    return Starlette(routes=_routes(models, max_body),
+    check_batching(max_batch, batch_timeout)
+    metrics = ServingMetrics({m.name: m.load_seconds for m in models.values()
+                              if m.load_seconds is not None})
+    for model in models.values():
+        model.batcher = Batcher(partial(call_signature, model), max_batch, batch_timeout,
+                                metrics.batch_observer(model.name))
+    return Starlette(routes=_routes(models, max_body, metrics),
                      exception_handlers={HTTPException: _http_error})
 
 
@@ -104,13 +136,12 @@ def _page(models: dict[str, ServedModel]) -> Any:
     return page
 
 
-def _model_route(models: dict[str, ServedModel], max_body: int) -> Any:
-    """``/v1/models/NAME[/versions/N][VERB]``: find the model and the endpoint, answer."""
-    import tensorflow as tf
-    from starlette.concurrency import run_in_threadpool
-    from starlette.requests import ClientDisconnect
+def _model_route(models: dict[str, ServedModel], max_body: int, metrics: ServingMetrics
+                 ) -> Any:
+    """``/v1/models/NAME[/versions/N][VERB]``: find the model and the endpoint, answer, count."""
 
     async def model_route(request: Any) -> Any:
+        started = time.perf_counter()
         match = ROUTE.match(request.path_params["rest"])
         if not match:
             return _answer({"error": f"Malformed request: {request.method} {request.url.path}"},
@@ -118,90 +149,54 @@ def _model_route(models: dict[str, ServedModel], max_body: int) -> Any:
         name, version = match["name"], match["version"]
         endpoint = ENDPOINTS[match["verb"] or ""]
         model = models.get(name)
-        if model is None or (version is not None and int(version) != model.version):
+        if model is None:  # not counted: a client must not make up label values at will
             wanted = f"Specific({name}, {version})" if version else f"Latest({name})"
             return _answer({"error": f"Servable not found for request: {wanted}"}, 404)
-        if request.method != endpoint.method:
-            return _answer({"error": f"Invalid method. Expected {endpoint.method} for "
-                                     f"{request.url.path}. Received: {request.method}"}, 405)
-        try:
-            if endpoint.method == "GET":
-                return _answer(endpoint.answer(model))
-            body = await _read_body(request, max_body)
-            return await run_in_threadpool(_respond, endpoint.answer, model, body)
-        except (DataError, tf.errors.InvalidArgumentError) as exc:  # the request's fault
-            return _answer({"error": str(exc)}, 400)
-        except ClientDisconnect:  # gone, or closed for sending too slowly: no one to answer
-            return _answer({"error": "Client disconnected"}, 400)
-        except Exception as exc:  # a fault of the server: logged in full, answered briefly
-            traceback.print_exc()
-            return _answer({"error": f"Internal error: {type(exc).__name__}: {exc}"}, 500)
+        response = await _answer_model(request, model, version, endpoint, max_body)
+        metrics.request(name, endpoint.label, response.status_code, time.perf_counter() - started)
+        return response
 
     return model_route
 
 
-async def _read_body(request: Any, max_body: int) -> bytes:
-    length = request.headers.get("content-length", "")
-    too_big = length.isdigit() and int(length) > max_body
-    body, seen = bytearray(), 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > max_body * DISCARD_FACTOR:
-            break
-        if not too_big and seen <= max_body:
-            body += chunk
-        too_big = too_big or seen > max_body
-    if too_big:
-        raise DataError(f"Invalid request: the body is too large. Expected at most "
-                        f"{max_body} bytes (--max-body). Received: {length or seen} bytes")
-    return bytes(body)
+async def _answer_model(request: Any, model: ServedModel, version: str | None,
+                        endpoint: Endpoint, max_body: int) -> Any:
+    import tensorflow as tf
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import ClientDisconnect
+
+    if version is not None and int(version) != model.version:
+        return _answer({"error": f"Servable not found for request: Specific({model.name}, "
+                                 f"{version})"}, 404)
+    if request.method != endpoint.method:
+        return _answer({"error": f"Invalid method. Expected {endpoint.method} for "
+                                 f"{request.url.path}. Received: {request.method}"}, 405)
+    try:
+        if endpoint.method == "GET":
+            return _answer(endpoint.answer(model))
+        # on its way to the batcher from now: a batch being gathered may wait for it
+        with model.batcher.expecting() if model.batcher else contextlib.nullcontext():
+            body = await read_body(request, max_body)
+            return await run_in_threadpool(_respond, endpoint.answer, model, body)
+    except (DataError, tf.errors.InvalidArgumentError) as exc:  # the request's fault
+        return _answer({"error": str(exc)}, 400)
+    except ClientDisconnect:  # gone, or closed for sending too slowly: no one to answer
+        return _answer({"error": "Client disconnected"}, 400)
+    except Exception as exc:  # a fault of the server: logged in full, answered briefly
+        traceback.print_exc()
+        return _answer({"error": f"Internal error: {type(exc).__name__}: {exc}"}, 500)
 
 
 def _respond(answer: Any, model: ServedModel, body: bytes) -> Any:
     # Runs on a worker thread: parsing a large body must not stall the event loop.
-    try:
-        request = json.loads(body)
-    except RecursionError as exc:
-        raise DataError(f"Invalid request: the JSON is nested too deeply. Expected at most "
-                        f"{MAX_DEPTH} levels of arrays and objects. Received: more than "
-                        f"Python's parser takes") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"Invalid request: the body is not valid JSON. Expected a JSON "
-                        f"object. Received: {exc}") from exc
-    check_depth(body)  # on valid JSON only: every quote there opens a string that ends
-    return _answer(answer(model, request))
-
-
-def check_depth(body: bytes, limit: int = MAX_DEPTH) -> None:
-    """Refuse JSON nested deeper than ``limit``.
-
-    What comes after the parser (NumPy, TensorFlow) recurses once per level.
-    Brackets inside strings do not count. Call it on valid JSON only: there
-    the string pattern matches each string once, in linear time (on arbitrary
-    bytes, a run of escaped quotes would make it quadratic).
-
-    Example:
-        >>> check_depth(b'{"instances": [[1, "]]]"]]}', limit=3)
-
-    Raises:
-        DataError: naming the limit and the depth received.
-    """
-    import numpy as np
-
-    bare = re.sub(rb'"(?:[^"\\]|\\.)*"', b"", body)
-    brackets = np.frombuffer(bare.translate(None, _NOT_BRACKETS), dtype=np.uint8)
-    if not brackets.size:
-        return
-    depth = int(np.cumsum(np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)).max())
-    if depth > limit:
-        raise DataError(f"Invalid request: the JSON is nested too deeply. Expected at most "
-                        f"{limit} levels of arrays and objects. Received: {depth} levels")
+    return _answer(answer(model, parse_body(body)))
 
 
 def app_from_environment() -> Any:
     """The app for each ``--workers`` process: configured by the parent through the environment."""
     config = json.loads(os.environ[CONFIG_ENV])
-    app = create_app(open_models(config["models"]), config["max_body"])
+    app = create_app(open_models(config["models"]), config["max_body"],
+                     max_batch=config["max_batch"], batch_timeout=config["batch_timeout"])
     _freeze_garbage_collector()
     return app
 
@@ -227,6 +222,8 @@ def serve(
     max_body: int = DEFAULT_MAX_BODY,
     workers: int = 1,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    batch_timeout: float = DEFAULT_BATCH_TIMEOUT,
 ) -> None:
     """Serve exports over TF Serving's REST API until SIGTERM or Ctrl-C.
 
@@ -244,6 +241,9 @@ def serve(
         workers: Processes, each with its own copy of the models.
         read_timeout: Seconds a client has to send a whole request, headers
             and body; a connection still sending then is closed.
+        max_batch: Rows in one signature call at most, across the concurrent
+            requests batched together; 1 turns batching off.
+        batch_timeout: Seconds a batch may wait for requests on their way.
 
     Raises:
         ExportError: if an export is missing, altered or not an export.
@@ -251,8 +251,9 @@ def serve(
     """
     import uvicorn
 
-    _check_numbers(max_body, workers, read_timeout)
+    _check_numbers(max_body, workers, read_timeout, max_batch, batch_timeout)
     os.environ[READ_TIMEOUT_ENV] = str(float(read_timeout))  # read by every worker's protocol
+    settings = {"max_body": max_body, "max_batch": max_batch, "batch_timeout": batch_timeout}
     sock = _bind(host, port)  # before loading: a busy port fails at once
     try:
         models = open_models(sources, load=workers == 1)
@@ -263,25 +264,51 @@ def serve(
                                    "access_log": False, "timeout_graceful_shutdown": 30,
                                    "http": "kerakit.deploy.serving_timeouts:TimedH11Protocol"}
         if workers > 1:
-            # uvicorn binds for its worker processes itself: release ours just before
-            sock.close()
-            os.environ[CONFIG_ENV] = json.dumps({"models": {m.name: str(m.path)
-                                                            for m in models.values()},
-                                                 "max_body": max_body})
-        _listening(host, port)
-        if workers == 1:
-            server = uvicorn.Server(uvicorn.Config(create_app(models, max_body), **options))
-            _freeze_garbage_collector()
-            server.run(sockets=[sock])
+            sock.close()  # uvicorn binds for its worker processes itself: release ours before
+            _listening(host, port)
+            _serve_workers(models, settings, workers, options)
             return
-        # Each worker process checks and loads its own copy: uvicorn imports the app by name.
-        uvicorn.run("kerakit.deploy.serving:app_from_environment", factory=True,
-                    workers=workers, **options)
+        _listening(host, port)
+        server = uvicorn.Server(uvicorn.Config(create_app(models, **settings), **options))
+        _freeze_garbage_collector()
+        server.run(sockets=[sock])
     finally:
         sock.close()
 
 
-def _check_numbers(max_body: int, workers: int, read_timeout: float) -> None:
+def _serve_workers(models: dict[str, ServedModel], settings: dict[str, Any], workers: int,
+                   options: dict[str, Any]) -> None:
+    """uvicorn's worker processes, configured through the environment; metrics shared in files.
+
+    Each worker checks and loads its own copy of the models (uvicorn imports the
+    app by name) and writes its metrics to a folder made here, which ``/metrics``
+    on every worker adds up; the folder goes once the workers are gone.
+    """
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    saved = {name: os.environ.get(name) for name in (CONFIG_ENV, MULTIPROC_ENV)}
+    metrics_dir = tempfile.mkdtemp(prefix="kerakit-serve-metrics-")
+    os.environ[CONFIG_ENV] = json.dumps({"models": {m.name: str(m.path)
+                                                    for m in models.values()}, **settings})
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    try:
+        uvicorn.run("kerakit.deploy.serving:app_from_environment", factory=True,
+                    workers=workers, **options)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _check_numbers(max_body: int, workers: int, read_timeout: float, max_batch: int,
+                   batch_timeout: float) -> None:
+    check_batching(max_batch, batch_timeout)
     for value, what in ((max_body, "max_body"), (workers, "workers")):
         if not isinstance(value, int) or value < 1:
             raise UsageError(f"Invalid value for `{what}`. Expected a positive integer. "
@@ -306,7 +333,9 @@ def _bind(host: str, port: int) -> Any:
     try:
         # the family as uvicorn picks it for its own workers: IPv6 only for an IPv6 literal
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that name it, and
+        # without it each answer waited about 40 ms for the client's delayed ACK
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         address = (host, port)
         try:

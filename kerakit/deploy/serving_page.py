@@ -144,6 +144,7 @@ for (const model of models) {
   const section = add(document.getElementById("models"), "section", undefined,
                       {id: `model-${model.name}`});
   add(section, "h2", `${model.name} (version ${model.version})`);
+  if (model.card) add(add(section, "p"), "a", "Model card", {href: model.card, class: "card"});
   if (model.kind === "table") {
     add(section, "p", `Columns: ${model.inputs.map((s) => `${s.name} (${s.dtype})`).join(", ")}`);
   } else {
@@ -187,3 +188,25 @@ def render_page(models: list[dict[str, Any]]) -> str:
     # "<" escaped, so no value can close the script element it is embedded in.
     data = json.dumps(models).replace("<", "\\u003c")
     return PAGE.replace("__MODELS__", data).replace("__TOP__", str(TOP_CLASSES))
+
+
+def card_route(models: dict[str, Any]) -> Any:
+    """``GET /models/NAME/MODEL_CARD.md`` and its ``curves.png``: each export's model card.
+
+    The card is sent as plain UTF-8 text, which every browser shows; only the
+    card and its plot are served, never another file of the export.
+
+    Example:
+        >>> Route("/models/{name}/{file}", card_route(models))  # doctest: +SKIP
+    """
+    from starlette.responses import FileResponse, JSONResponse
+
+    async def card(request: Any) -> Any:
+        model = models.get(request.path_params["name"])
+        path = model.card_file(request.path_params["file"]) if model is not None else None
+        if path is None:
+            return JSONResponse({"error": "Not found"}, status_code=404)
+        kind = "image/png" if path.suffix == ".png" else "text/plain; charset=utf-8"
+        return FileResponse(path, media_type=kind)
+
+    return card

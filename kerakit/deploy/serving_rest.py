@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from kerakit.deploy.batching import call_signature
 from kerakit.deploy.predict import check_outputs, conform
 from kerakit.deploy.served import ServedModel
 from kerakit.errors import DataError
@@ -190,7 +191,7 @@ def _run_table(model: ServedModel, signature: str, columns: dict[str, list[Any]]
     from tensorflow.core.framework import types_pb2
 
     specs = model.signature_defs[signature]["inputs"]
-    tensors = {}
+    arrays = {}
     for name, values in columns.items():
         dtype = tf.as_dtype(types_pb2.DataType.Value(specs[name].get("dtype", "DT_FLOAT")))
         if dtype == tf.string:
@@ -207,8 +208,8 @@ def _run_table(model: ServedModel, signature: str, columns: dict[str, list[Any]]
             array = checked_values(values, dtype.as_numpy_dtype, "request", name,
                                    allow_missing=True)
         rank = len(specs[name].get("tensor_shape", {}).get("dim", [None]))
-        tensors[name] = tf.constant(array.reshape((-1,) + (1,) * (rank - 1)), dtype=dtype)
-    return _finite(model.signatures[signature](**tensors))
+        arrays[name] = array.reshape((-1,) + (1,) * (rank - 1))
+    return _finite(_call(model, signature, arrays))
 
 
 def _named(values: dict[str, Any], input_name: str, where: str) -> Any:
@@ -223,22 +224,30 @@ def _named(values: dict[str, Any], input_name: str, where: str) -> Any:
 
 
 def _run(model: ServedModel, signature: str, values: Any, input_name: str) -> dict[str, Any]:
-    import tensorflow as tf
-
     try:
         array = np.asarray(values)
     except ValueError as exc:  # ragged nesting
         raise DataError(f"Invalid input `{input_name}`: expected a rectangular array. "
                         f"Received: {exc}") from exc
     x = conform(array, model.input_spec, f"input `{input_name}`")
-    return _finite(model.signatures[signature](**{input_name: tf.constant(x)}))
+    return _finite(_call(model, signature, {input_name: x}))
 
 
-def _finite(outputs: dict[str, Any]) -> dict[str, Any]:
-    """The outputs as arrays, refused if any is NaN or infinite: JSON cannot carry them."""
-    arrays = {k: v.numpy() for k, v in outputs.items()}
-    check_outputs(arrays, "request")
-    return arrays
+def _call(model: ServedModel, signature: str, arrays: dict[str, np.ndarray]
+          ) -> dict[str, np.ndarray]:
+    """The signature's outputs for one request's checked inputs, through the model's batcher."""
+    if model.batcher is None:  # not served by an app (called directly)
+        return call_signature(model, signature, arrays)
+    return model.batcher.run(signature, arrays)
+
+
+def _finite(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The outputs, refused if any is NaN or infinite: JSON cannot carry them.
+
+    Checked per request, after batching: only the request whose rows they are fails.
+    """
+    check_outputs(outputs, "request")
+    return outputs
 
 
 def _plain(value: Any) -> Any:
@@ -263,12 +272,13 @@ class Endpoint:
     method: str
     # GET: answer(model); POST: answer(model, request), the request's parsed JSON body
     answer: Callable[..., dict[str, Any]]
+    label: str  # its `method` label in the metrics
 
 
 #: verb after the model's path -> its endpoint; a serve endpoint is one row
 ENDPOINTS: dict[str, Endpoint] = {
-    "": Endpoint("GET", status_body),
-    "/metadata": Endpoint("GET", metadata_body),
-    ":predict": Endpoint("POST", predict_body),
-    ":classify": Endpoint("POST", classify_body),
+    "": Endpoint("GET", status_body, "status"),
+    "/metadata": Endpoint("GET", metadata_body, "metadata"),
+    ":predict": Endpoint("POST", predict_body, "predict"),
+    ":classify": Endpoint("POST", classify_body, "classify"),
 }
