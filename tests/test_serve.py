@@ -30,6 +30,7 @@ from kerakit.deploy.exporting import check_hashes
 from kerakit.deploy.predict import predict_file
 from kerakit.deploy.serving import ServedModel, input_kind
 from kerakit.deploy.serving_page import render_page
+from kerakit.errors import DataError
 
 MAX_BODY = 100_000
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -401,6 +402,29 @@ def test_a_browser_uploads_a_digit_and_reads_the_class(server, exports, digits_x
         assert card.startswith("# Model card") and "digit9" in card
     finally:
         driver.quit()
+
+
+def test_bodies_nested_beyond_any_request_are_refused_before_parsing(client):
+    """Reliability round 3, item 11: small nested arrays cost ~50x their size to parse."""
+    from kerakit.deploy.serving_body import check_nesting
+
+    tiny_arrays = b'{"instances": [' + b",".join([b"[1]"] * 20000) + b"]}"
+    answer = client.post("/v1/models/table:predict", content=tiny_arrays,
+                         headers={"content-type": "application/json"})
+    assert answer.status_code == 400
+    assert "holds 20001 JSON arrays for 20000 values" in answer.json()["error"]
+    vector = [{"name": "inputs", "shape": [None, 30], "dtype": "float32"}]
+    with pytest.raises(DataError, match=r"Expected at most 1337\. Received: 20001"):
+        check_nesting(tiny_arrays, vector)
+    rows = json.dumps({"instances": np.zeros((200, 30)).tolist()}).encode()
+    check_nesting(rows, vector)  # what a request for the model holds passes
+    image = [{"name": "inputs", "shape": [None, 8, 8, 1], "dtype": "float32"}]
+    check_nesting(json.dumps({"inputs": np.zeros((3, 8, 8, 1)).tolist()}).encode(), image)
+    check_nesting(json.dumps({"instances": [{"inputs": np.zeros((8, 8, 1)).tolist()}]}).encode(),
+                  image)
+    objects = b'{"instances": [' + b",".join([b'{"inputs": 1}'] * 1000) + b"]}"
+    with pytest.raises(DataError, match="JSON objects"):
+        check_nesting(objects, vector)
 
 
 def test_each_model_card_and_its_plot_are_served_and_nothing_else(client, exports):

@@ -33,7 +33,7 @@ from kerakit.deploy.batching import (
 
 # What is served stays importable from here; the REST bodies never import this module.
 from kerakit.deploy.served import ServedModel, input_kind, locate, open_models
-from kerakit.deploy.serving_body import check_depth, parse_body, read_body
+from kerakit.deploy.serving_body import check_depth, check_nesting, parse_body, read_body
 from kerakit.deploy.serving_metrics import MULTIPROC_ENV, ServingMetrics, metrics_page
 from kerakit.deploy.serving_page import card_route
 from kerakit.deploy.serving_rest import ENDPOINTS, Endpoint
@@ -189,6 +189,7 @@ async def _answer_model(request: Any, model: ServedModel, version: str | None,
 
 def _respond(answer: Any, model: ServedModel, body: bytes) -> Any:
     # Runs on a worker thread: parsing a large body must not stall the event loop.
+    check_nesting(body, model.manifest["inputs"])  # before the parser pays for them
     return _answer(answer(model, parse_body(body)))
 
 
