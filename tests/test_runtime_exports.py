@@ -144,7 +144,7 @@ def test_serve_refuses_a_runtime_export_and_says_what_runs_it(digits_run, tmp_pa
     from kerakit.deploy.served import open_models
 
     target = export(digits_run, tmp_path / "lite", format="litert").path
-    with pytest.raises(ExportError, match="is a litert export. Expected a SavedModel"):
+    with pytest.raises(ExportError, match=r"is a litert export\. Expected a SavedModel"):
         open_models({"lite": target}, load=False)
 
 

@@ -31,9 +31,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("predict", help="predict with an export (SavedModel, ONNX or LiteRT)")
     p.add_argument("export_dir", help="an export written by `kerakit export`, or its model file")
-    p.add_argument("input", help=".npy, .npz, .csv or an image file")
-    p.add_argument("--out", help="write here (.csv or .json) instead of stdout")
+    p.add_argument("input", help=".npy, .npz, .csv or an image file; for a table export also "
+                                 ".tsv, .parquet, or a folder or glob of table files")
+    p.add_argument("--out", help="write here (.csv or .json) instead of stdout; .parquet, a "
+                                 "Parquet, folder or glob input, or one over 100 MB streams "
+                                 "it in chunks, resumably")
     p.add_argument("--json", action="store_true", help="JSON instead of CSV")
+    p.add_argument("--id", metavar="COL", help="streamed: copy this input column first in "
+                                               "each prediction (default: a `row` number)")
+    p.add_argument("--chunk-rows", type=int, metavar="N",
+                   help="streamed: rows per chunk and per resumable part")
+    p.add_argument("--restart", action="store_true",
+                   help="streamed: discard OUT.partial/ left by another command, start over")
     p.set_defaults(handler=run_predict)
 
 
@@ -68,8 +77,14 @@ def run_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from kerakit.cli.output import reserved_stdout, write_stdout
+    from kerakit.deploy.batch_predict import predict_stream, stream_reason
     from kerakit.deploy.predict import format_predictions, predict_file
 
+    if stream_reason(args.export_dir, args.input, args.out, id_column=args.id,
+                     chunk_rows=args.chunk_rows, restart=args.restart, as_json=args.json):
+        predict_stream(args.export_dir, args.input, args.out, id_column=args.id,
+                       chunk_rows=args.chunk_rows, restart=args.restart)
+        return 0
     # Predictions on stdout (CSV or JSON) must stay parseable whatever a plugin prints.
     with reserved_stdout(not args.out):
         result = predict_file(args.export_dir, args.input)

@@ -19,7 +19,8 @@ from kerakit.errors import DataError
 from kerakit.sources.formats import read_table
 from kerakit.sources.values import checked_values, missing
 
-__all__ = ["input_name", "input_names", "match_inputs", "read_rows"]
+__all__ = ["input_name", "input_names", "match_columns", "match_inputs", "read_rows",
+           "typed_rows"]
 
 
 def input_name(column: str) -> str:
@@ -105,6 +106,9 @@ def read_rows(path: str | Path, inputs: Sequence[Mapping[str, Any]],
     are ignored with a note on stderr. Missing numbers become NaN (the model
     fills them in); missing categories become ``""``.
 
+    Example:
+        >>> arrays, index = read_rows("rows.csv", manifest["inputs"])  # doctest: +SKIP
+
     Args:
         path: A ``.csv``, ``.tsv`` or ``.parquet`` file.
         inputs: The export manifest's ``inputs``: name, shape and dtype of each.
@@ -120,19 +124,79 @@ def read_rows(path: str | Path, inputs: Sequence[Mapping[str, Any]],
             and the row.
     """
     frame = read_table(path)
+    by_input = match_columns(frame.columns, inputs, columns, f"input file {str(path)!r}")
+    return typed_rows(frame, inputs, by_input, str(path)), frame.index.tolist()
+
+
+def match_columns(names: Iterable[Any], inputs: Sequence[Mapping[str, Any]],
+                  columns: Mapping[str, str] | None, where: str) -> dict[str, str]:
+    """Which of a table's columns feeds each of a table export's inputs.
+
+    Extra columns (the target, say) are ignored with a note on stderr.
+
+    Example:
+        >>> match_columns(["x"], [{"name": "x"}], None, "input file 'rows.csv'")
+        {'x': 'x'}
+
+    Args:
+        names: The table's column names.
+        inputs: The export manifest's ``inputs``.
+        columns: The declaration's column kinds, keyed by the raw column names,
+            to name a missing column as the user wrote it.
+        where: The table, for errors (``"input file 'rows.csv'"``).
+
+    Returns:
+        Input name -> column name, for every input.
+
+    Raises:
+        DataError: for a missing column, naming it and the columns expected.
+    """
+    names = list(names)
     wanted = [spec["name"] for spec in inputs]
-    by_input = match_inputs(frame.columns, wanted, f"input file {str(path)!r}")
+    by_input = match_inputs(names, wanted, where)
     used = [c for c, kind in (columns or {}).items() if kind != "ignore"]
     raw_names = {name: c for c, name in input_names(used).items()}
     absent = [raw_names.get(name, name) for name in wanted if name not in by_input]
     if absent:
-        raise DataError(f"Invalid input file {str(path)!r}: column {absent[0]!r} is missing. "
+        raise DataError(f"Invalid {where}: column {absent[0]!r} is missing. "
                         f"Expected the columns {[raw_names.get(n, n) for n in wanted]}. "
-                        f"Received: {list(map(str, frame.columns))}")
+                        f"Received: {list(map(str, names))}")
     extra = sorted(set(by_input) - set(wanted))
     if extra:
+        # stdout may hold the predictions
         print(f"note: ignoring columns the model does not take: "
               f"{', '.join(by_input[e] for e in extra)}", file=sys.stderr)
+    return {name: by_input[name] for name in wanted}
+
+
+def typed_rows(frame: Any, inputs: Sequence[Mapping[str, Any]], by_input: Mapping[str, str],
+               path: str, first_row: int = 0) -> dict[str, np.ndarray]:
+    """A table's rows (a whole file, or one chunk of a larger one) as the export's inputs.
+
+    Missing numbers become NaN (the model fills them in); missing categories
+    become ``""``.
+
+    Example:
+        >>> import pandas as pd
+        >>> typed_rows(pd.DataFrame({"x": [1, 2]}), [{"name": "x", "dtype": "float32"}],
+        ...            {"x": "x"}, "rows.csv")["x"].tolist()
+        [1.0, 2.0]
+
+    Args:
+        frame: A pandas DataFrame.
+        inputs: The export manifest's ``inputs``.
+        by_input: Input name -> column, from :func:`match_columns`.
+        path: The table, named in errors.
+        first_row: The row number of the frame's first row in the whole table,
+            so that errors name a chunk's rows as the table numbers them.
+
+    Returns:
+        One array per input.
+
+    Raises:
+        DataError: for text in a numeric column, or a value the column's dtype
+            cannot take, naming the column and the row.
+    """
     arrays = {}
     for spec in inputs:
         column = by_input[spec["name"]]
@@ -141,11 +205,11 @@ def read_rows(path: str | Path, inputs: Sequence[Mapping[str, Any]],
             arrays[spec["name"]] = np.asarray(["" if missing(v) else str(v)
                                                for v in values.tolist()])
         else:
-            arrays[spec["name"]] = _numbers(values, spec["dtype"], column, str(path))
-    return arrays, frame.index.tolist()
+            arrays[spec["name"]] = _numbers(values, spec["dtype"], column, path, first_row)
+    return arrays
 
 
-def _numbers(values: Any, dtype: str, column: str, path: str) -> np.ndarray:
+def _numbers(values: Any, dtype: str, column: str, path: str, first_row: int = 0) -> np.ndarray:
     """A numeric column checked as every input is (see :func:`checked_values`)."""
     import pandas as pd
 
@@ -155,9 +219,17 @@ def _numbers(values: Any, dtype: str, column: str, path: str) -> np.ndarray:
         row = int(bad[0])
         raise DataError(f"Invalid value in column {column!r} of {path!r}. Expected "
                         f"{'an integer' if dtype.startswith('int') else 'a number'}"
-                        f". Received: {values.iloc[row]!r} at row {row}")
+                        f". Received: {values.iloc[row]!r} at row {first_row + row}")
     # Integers beyond int64 are read as Python ints, which to_numeric rounds: check those.
     given = values.tolist() if values.dtype.kind == "O" else []
     exact = given and all(missing(v) or isinstance(v, (int, float)) for v in given)
-    return checked_values(given if exact else numbers, dtype, f"input file {path!r}", column,
-                          allow_missing=True)
+    try:
+        return checked_values(given if exact else numbers, dtype, f"input file {path!r}",
+                              column, allow_missing=True)
+    except DataError as exc:
+        if not first_row:
+            raise
+        # checked_values counts rows from the start of what it is given: a chunk's first row
+        shifted = re.sub(r" in row (\d+)$", lambda m: f" in row {first_row + int(m[1])}",
+                         str(exc))
+        raise DataError(shifted) from exc
