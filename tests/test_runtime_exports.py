@@ -108,6 +108,25 @@ def test_runtime_exports_run_where_neither_tensorflow_nor_keras_is_imported(digi
         assert report["argmax"] == expected.tolist()
 
 
+def test_the_embedded_default_exports_to_onnx_and_predicts_through_onnxruntime(tmp_path):
+    from kerakit.declaration.defaults import digits_cnn
+
+    run = kk.fit(digits_cnn().replace(epochs=2), "digits", out=tmp_path / "run", verbose=0)
+    x = tmp_path / "x.npy"
+    np.save(x, digits_x(8))
+    out = run_cli("export", str(run.dir), "--format", "onnx", "--out", str(tmp_path / "onnx"),
+                  "--json")
+    assert out.returncode == 0, out.stderr
+    check = json.loads(out.stdout)["verification"]
+    assert check["runtime"] == "onnxruntime" and check["max_abs_diff"] <= 1e-5
+    assert check["rows"] == 360 and check["rows_labelled"] is True
+    out = run_cli("predict", str(tmp_path / "onnx" / "model.onnx"), str(x), "--json")
+    assert out.returncode == 0, out.stderr
+    expected = inference_model(run.model).predict(digits_x(8), verbose=0)
+    got = np.array([[r[f"p_{i}"] for i in range(10)] for r in json.loads(out.stdout)])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_a_runtime_file_that_answers_differently_is_never_put_in_place(digits_run, tmp_path,
                                                                         monkeypatch):
     other = kk.fit(DIGITS.replace(epochs=1, seed=7), "digits", out=tmp_path / "other",

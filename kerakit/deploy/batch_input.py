@@ -216,4 +216,4 @@ def _input_files(input: str | Path, skip: Path | None) -> tuple[list[Path], str]
         raise DataError(f"Invalid input {str(input)!r}. Expected a .csv, .tsv or .parquet "
                         "file, or a folder or glob of files of one of those formats. "
                         f"Received: {found}")
-    return files, formats.pop()
+    return files, str(formats.pop())

@@ -79,6 +79,7 @@ def held_out(info: dict[str, Any], data: Any, model: Any) -> HeldOut | None:
         >>> held_out({"manifest": {}}, None, model) is None  # doctest: +SKIP
         True
     """
+    from kerakit.data import Dataset
     from kerakit.declaration.model import Model
     from kerakit.engine.inputs import model_x
     from kerakit.runs.train import load_data
@@ -99,9 +100,9 @@ def held_out(info: dict[str, Any], data: Any, model: Any) -> HeldOut | None:
         # a bare model has no declaration: the data is split as kerakit.fit splits it
         dataset = load_data(data, Model.from_dict(declaration)) if declaration is not None \
             else as_source(data).dataset()
-        x_test, y_test = getattr(dataset, "x_test", None), getattr(dataset, "y_test", None)
-        if x_test is None or not len(y_test):
-            return None
+        if not isinstance(dataset, Dataset) or not len(dataset.y_test):
+            return None  # pipelines (a streamed image folder) give no rows to hold
+        x_test, y_test = dataset.x_test, dataset.y_test
         rows = HeldOut(model_x(x_test[:VERIFY_ROWS]), np.asarray(y_test[:VERIFY_ROWS]),
                        model_x(dataset.x_train[:CALIBRATION_ROWS]), dataset.task)
         _check_fits(rows.x_test, model)

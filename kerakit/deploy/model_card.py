@@ -265,8 +265,9 @@ def _best_epoch(metrics: Mapping[str, Any]) -> str:
     if not isinstance(best, int):
         return UNKNOWN
     kept = metrics.get("kept")
-    held = {True: "kept: the model holds its weights",
-            False: "not kept: the model holds the last epoch's weights"}.get(kept, "kept: unknown")
+    held = "kept: unknown" if not isinstance(kept, bool) else \
+        "kept: the model holds its weights" if kept else \
+        "not kept: the model holds the last epoch's weights"
     return f"{best + 1} ({held})"  # metrics.json counts epochs from 0, people from 1
 
 

@@ -205,8 +205,8 @@ def _agreement(expected: np.ndarray, got: np.ndarray, manifest: dict[str, Any],
                           f"{agreement:.4f} of {len(expected)} rows. Expected at least "
                           f"{MIN_AGREEMENT}.")
     if job.labels is not None:
-        labels = np.asarray(job.labels).reshape(len(expected), -1)
-        labels = labels.ravel() if classifier else labels
+        by_row = np.asarray(job.labels).reshape(len(expected), -1)
+        labels = by_row.ravel() if classifier else by_row
         float_metric, export_metric = measure(labels, expected), measure(labels, got)
         report.update(metric_float=float_metric, metric_export=export_metric,
                       metric_tolerance=METRIC_TOLERANCE)

@@ -254,7 +254,8 @@ def serve(
 
     _check_numbers(max_body, workers, read_timeout, max_batch, batch_timeout)
     os.environ[READ_TIMEOUT_ENV] = str(float(read_timeout))  # read by every worker's protocol
-    settings = {"max_body": max_body, "max_batch": max_batch, "batch_timeout": batch_timeout}
+    settings: dict[str, Any] = {"max_body": max_body, "max_batch": max_batch,
+                                "batch_timeout": batch_timeout}
     sock = _bind(host, port)  # before loading: a busy port fails at once
     try:
         models = open_models(sources, load=workers == 1)

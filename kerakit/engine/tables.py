@@ -177,7 +177,8 @@ def vocabulary_sizes(model: Any, columns: Mapping[str, str]) -> dict[str, int]:
     sizes = {}
     for column, key in input_names(used).items():
         lookup = layers.get(f"{key}_lookup")
-        if columns[column] == "categorical" and hasattr(lookup, "get_vocabulary"):
+        if columns[column] == "categorical" and lookup is not None \
+                and hasattr(lookup, "get_vocabulary"):
             sizes[column] = len(lookup.get_vocabulary(include_special_tokens=False))
     return sizes
 
