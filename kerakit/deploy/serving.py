@@ -236,8 +236,7 @@ def serve(
 
     Args:
         sources: Model name to export directory, or to a directory of numbered versions.
-        host: The address to bind; loopback by default.
-        port: The port.
+        host, port: The address to bind (loopback by default) and the port.
         max_body: The largest request body accepted, in bytes.
         workers: Processes, each with its own copy of the models.
         read_timeout: Seconds a client has to send a whole request, headers
