@@ -233,3 +233,23 @@ def test_cli_exports_int8_with_integer_io_and_predicts_through_litert(digits_run
     rows = json.loads(out.stdout)
     expected = inference_model(digits_run.model).predict(digits_x(5), verbose=0).argmax(1)
     assert [r["class"] for r in rows] == [str(i) for i in expected]
+
+
+def test_an_image_folder_run_is_checked_on_its_own_test_images(tmp_path):
+    from test_data_inputs import write_images
+
+    from kerakit.deploy.export_job import held_out
+    from kerakit.engine.nocode import default_for
+
+    decl, data = default_for(str(write_images(tmp_path / "images", per_class=20)))
+    run = kk.fit(decl, data, epochs=2, out=tmp_path / "run", verbose=0)
+    info = {"manifest": json.loads((run.dir / "manifest.json").read_text()),
+            "declaration": run.declaration.to_dict()}
+    rows = held_out(info, None, inference_model(run.model))  # re-read from the folder
+    assert rows.x_test.shape[1:] == (8, 8, 1) and len(rows.x_test) == len(rows.y_test) == 12
+    # every training image: fewer than the 500 an int8 export calibrates on
+    assert len(rows.x_train) == info["manifest"]["data"]["rows"]["train"] == 39
+    for format in ("litert", "onnx"):
+        check = export(run, tmp_path / format, format=format).manifest["verification"]
+        assert check["rows"] == 12 and check["rows_labelled"] is True
+        assert check["max_abs_diff"] <= 1e-5

@@ -79,7 +79,7 @@ def held_out(info: dict[str, Any], data: Any, model: Any) -> HeldOut | None:
         >>> held_out({"manifest": {}}, None, model) is None  # doctest: +SKIP
         True
     """
-    from kerakit.data import Dataset
+    from kerakit.data import Dataset, Streams
     from kerakit.declaration.model import Model
     from kerakit.engine.inputs import model_x
     from kerakit.runs.train import load_data
@@ -100,17 +100,39 @@ def held_out(info: dict[str, Any], data: Any, model: Any) -> HeldOut | None:
         # a bare model has no declaration: the data is split as kerakit.fit splits it
         dataset = load_data(data, Model.from_dict(declaration)) if declaration is not None \
             else as_source(data).dataset()
-        if not isinstance(dataset, Dataset) or not len(dataset.y_test):
-            return None  # pipelines (a streamed image folder) give no rows to hold
-        x_test, y_test = dataset.x_test, dataset.y_test
-        rows = HeldOut(model_x(x_test[:VERIFY_ROWS]), np.asarray(y_test[:VERIFY_ROWS]),
-                       model_x(dataset.x_train[:CALIBRATION_ROWS]), dataset.task)
+        if isinstance(dataset, Streams):  # a streamed image folder: its first batches
+            if dataset.test is None:
+                return None
+            x_test, y_test = _first_rows(dataset.test, VERIFY_ROWS)
+            x_train = _first_rows(dataset.train, CALIBRATION_ROWS)[0]
+        elif isinstance(dataset, Dataset):
+            x_test, y_test = dataset.x_test[:VERIFY_ROWS], dataset.y_test[:VERIFY_ROWS]
+            x_train = dataset.x_train[:CALIBRATION_ROWS]
+        else:
+            return None
+        if not len(y_test):
+            return None
+        rows = HeldOut(model_x(x_test), np.asarray(y_test), model_x(x_train), dataset.task)
         _check_fits(rows.x_test, model)
         return rows
     except (KerakitError, ValueError, OSError) as exc:
         if given:
             raise ExportError(f"Invalid `data` for the export's checks: {exc}") from exc
         return None  # the run's data moved or changed: the export's own sample is used
+
+
+def _first_rows(pipeline: Any, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``count`` rows of a batched ``(x, y)`` pipeline, as arrays."""
+    xs, ys, seen = [], [], 0
+    for x, y in pipeline.as_numpy_iterator():
+        xs.append(x)
+        ys.append(y)
+        seen += len(x)
+        if seen >= count:
+            break
+    if not xs:
+        return np.zeros((0,)), np.zeros((0,))
+    return np.concatenate(xs)[:count], np.concatenate(ys)[:count]
 
 
 def _check_fits(x: Any, model: Any) -> None:
