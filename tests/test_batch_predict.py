@@ -237,3 +237,24 @@ def test_bad_input_is_named_with_its_column_and_row_in_the_whole_input(export, t
     with pytest.raises(DataError, match=r"column 'year' is missing from .*b\.csv"):
         predict_stream(export, folder, out, progress=False)
     assert not out.exists()
+
+
+def test_text_that_looks_like_numbers_and_mixed_parquet_types_stream_as_read(export, tmp_path):
+    """Each chunk is typed alone: a chunk of digit-only text must stay text, as written."""
+    frame = penguins(60, seed=5)
+    frame["island"] = ["007", "02130"] * 20 + ["Dream"] * 20  # the first chunks: digits only
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    expected = in_memory(export, tmp_path / "rows.csv")
+    predict_stream(export, tmp_path / "rows.csv", tmp_path / "out.CSV", chunk_rows=8,
+                   progress=False)
+    assert (tmp_path / "out.CSV").read_bytes()[:4] != b"PAR1"  # the suffix's case is ignored
+    assert_same_predictions(pd.read_csv(tmp_path / "out.CSV"), expected)
+
+    folder = tmp_path / "mixed"  # one file stores the year as int64, the other as double
+    folder.mkdir()
+    frame.iloc[:30].to_parquet(folder / "a.parquet")
+    later = frame.iloc[30:].copy()
+    later["year"] = later["year"].astype("float64")
+    later.to_parquet(folder / "b.parquet")
+    predict_stream(export, folder, tmp_path / "mixed.parquet", chunk_rows=20, progress=False)
+    assert_same_predictions(pd.read_parquet(tmp_path / "mixed.parquet"), expected)

@@ -190,7 +190,7 @@ def test_text_columns_are_refused_by_name_and_pointed_to_saved_model(tmp_path):
     run = kk.fit(table_model(epochs=1), frame, target="species", out=tmp_path / "run",
                  verbose=0)
     for format in ("onnx", "litert"):
-        with pytest.raises(ExportError, match=r"columns \['island'\] hold text.*saved_model"):
+        with pytest.raises(ExportError, match=r"columns \['island'\] are categories.*saved_model"):
             export(run, tmp_path / format, format=format)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
@@ -203,6 +203,9 @@ def test_int8_needs_data_to_calibrate_and_options_are_checked(digits_run, tmp_pa
         export(digits_run, tmp_path / "b", format="onnx", quantize="int8")
     with pytest.raises(ExportError, match="Expected it with quantize='int8'"):
         export(digits_run, tmp_path / "c", format="litert", int8_io=True)
+    for format, path in (("saved_model", "s"), ("keras", "k.keras")):  # never ignored
+        with pytest.raises(ExportError, match="Expected quantize='none'"):
+            export(digits_run, tmp_path / path, format=format, quantize="int8")
     with pytest.raises(ExportError, match="Expected one of: none, dynamic"):
         export(digits_run, tmp_path / "d", format="litert", quantize="int4")
     with pytest.raises(ExportError, match=r"Expected a directory .*ending in '\.tflite'"):

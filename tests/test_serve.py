@@ -422,6 +422,8 @@ def test_bodies_nested_beyond_any_request_are_refused_before_parsing(client):
     check_nesting(json.dumps({"inputs": np.zeros((3, 8, 8, 1)).tolist()}).encode(), image)
     check_nesting(json.dumps({"instances": [{"inputs": np.zeros((8, 8, 1)).tolist()}]}).encode(),
                   image)
+    shared = b'{"examples": [' + b",".join([b"{}"] * 20) + b'], "context": {"inputs": [1, 2]}}'
+    check_nesting(shared, [{"name": "inputs", "shape": [None, 2], "dtype": "float32"}])
     objects = b'{"instances": [' + b",".join([b'{"inputs": 1}'] * 1000) + b"]}"
     with pytest.raises(DataError, match="JSON objects"):
         check_nesting(objects, vector)
@@ -468,3 +470,23 @@ def test_sigterm_drains_requests_in_flight_then_exits(server, digits_x):
     assert len(json.loads(payload)["predictions"]) == 2
     # uvicorn exits by re-raising the signal once drained, as a process killed by it would
     assert proc.wait(timeout=30) == -signal.SIGTERM
+
+
+def test_a_one_column_text_table_is_served_as_a_table(tmp_path):
+    from starlette.testclient import TestClient
+
+    from kerakit.deploy.serving import create_app, open_models
+
+    frame = pd.DataFrame({"island": ["Dream", "Biscoe"] * 50})
+    frame["y"] = np.where(frame["island"] == "Dream", "a", "b")
+    decl = kk.Model(kk.Input((None,)), [kk.use("dense_block", units=8)],
+                    kk.use("classifier", classes=2), epochs=2)
+    run = kk.fit(decl, frame, target="y", out=tmp_path / "run", verbose=0)
+    client = TestClient(create_app(open_models({"m": kk.export(run, tmp_path / "e").path})))
+    for body in ({"instances": [{"island": "Dream"}, {"island": "Biscoe"}]},
+                 {"inputs": {"island": ["Dream", "Biscoe"]}}):
+        answer = client.post("/v1/models/m:predict", json=body)
+        assert answer.status_code == 200, answer.text
+        assert np.asarray(next(iter(answer.json().values()))).shape == (2, 2)
+    answer = client.post("/v1/models/m:predict", json={"instances": ["Dream"]})
+    assert answer.status_code == 400 and "Expected an object of columns" in answer.text

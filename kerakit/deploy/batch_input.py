@@ -102,14 +102,14 @@ class TableChunks:
                     pending.append(batch)
                     count += batch.num_rows
                     while count >= chunk_rows:
-                        table = pa.Table.from_batches(pending)
+                        table = _joined(pending)
                         yield table.slice(0, chunk_rows)
                         rest = table.slice(chunk_rows)
                         pending, count = rest.to_batches(), rest.num_rows
+                if count and file == self.files[-1]:
+                    yield _joined(pending)
             except (pa.ArrowException, OSError) as exc:
                 raise DataError(f"Cannot read {str(file)!r} as a table: {exc}") from exc
-        if count:
-            yield pa.Table.from_batches(pending)
 
     def arrays(self, table: Any, first_row: int) -> dict[str, Any]:
         """A chunk's columns as the export's inputs, checked as a whole file's are.
@@ -126,10 +126,17 @@ class TableChunks:
         """
         import pyarrow as pa
 
-        if self.format != "parquet":  # read as text: typed here, as read_table types it
-            table = pa.table({c: _typed_text(table.column(c)) for c in self.by_input.values()})
+        if self.format != "parquet":  # read as text: numbers typed here, as read_table does
+            table = pa.table({c: table.column(c) if self._text(c) else _typed_text(table.column(c))
+                              for c in self.by_input.values()})
         frame = table.select(list(self.by_input.values())).to_pandas()
         return typed_rows(frame, self.inputs, self.by_input, self.name, first_row)
+
+    def _text(self, column: str) -> bool:
+        """Whether the export takes ``column`` as text: then it is passed on as written
+        (a chunk of digits only must not turn ``02130`` into ``2130``)."""
+        name = next(k for k, v in self.by_input.items() if v == column)
+        return any(spec["name"] == name and spec["dtype"] == "string" for spec in self.inputs)
 
     def _header(self, file: Path) -> list[str]:
         if self.format == "parquet":
@@ -178,6 +185,14 @@ def _parquet(file: Path) -> Any:
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(file)
+
+
+def _joined(batches: list[Any]) -> Any:
+    """Record batches as one table; files that stored a column as int64 and as double agree."""
+    import pyarrow as pa
+
+    return pa.concat_tables([pa.Table.from_batches([b]) for b in batches],
+                            promote_options="permissive")
 
 
 def _typed_text(column: Any) -> Any:

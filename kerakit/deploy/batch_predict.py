@@ -38,7 +38,7 @@ from kerakit.deploy.batch_input import TableChunks
 from kerakit.deploy.export_files import MANIFEST, check_hashes
 from kerakit.deploy.predict import check_class_names, check_outputs, export_directory
 from kerakit.deploy.runtimes import RUNTIME_FILES
-from kerakit.errors import DataError, ExportError, KerakitError, UsageError
+from kerakit.errors import DataError, ExportError, UsageError
 from kerakit.fileops import atomic_path, commit_file, remove_stale_temps, write_atomic
 from kerakit.runs.locks import hold_lock
 from kerakit.sources.formats import is_table_path
@@ -166,12 +166,14 @@ def predict_stream(export_dir: str | Path, input: str | Path, out: str | Path, *
                 "chunk_rows": chunk_rows, "id": id_column, "output": target.suffix.lower()}
     with hold_lock(target, "prediction output"):
         work = _work_dir(target, identity, restart)
+        run = _model(directory, manifest)  # a missing runtime: the parts stay for later
+        done = _Progress(source.total, progress)  # rows/s from here: the model is loaded
         try:
-            run = _model(directory, manifest)
-            done = _Progress(source.total, progress)  # rows/s from here: the model is loaded
             parts, skipped = _write_parts(source, run, manifest, work, chunk_rows, done)
-        except KerakitError:
-            shutil.rmtree(work)  # a bad value or model fails again in the same place
+        except DataError as exc:
+            if isinstance(exc.__cause__, OSError):
+                raise  # a read that failed may pass next time: the parts stay
+            shutil.rmtree(work)  # a bad value fails again in the same place
             raise
         _combine(work, target, parts)
         shutil.rmtree(work)
@@ -270,7 +272,7 @@ def _write_parts(source: TableChunks, run: Callable[[Any], np.ndarray],
                  manifest: Mapping[str, Any], work: Path, chunk_rows: int,
                  progress: _Progress) -> tuple[list[Path], int]:
     """Predict each chunk whose part is not there yet; returns every part and how many were."""
-    suffix = work.name.removesuffix(".partial").rsplit(".", 1)[-1]
+    suffix = work.name.removesuffix(".partial").rsplit(".", 1)[-1].lower()
     parts, skipped = [], 0
     for index, table in enumerate(source.chunks(chunk_rows)):
         first, part = index * chunk_rows, work / f"part-{index:06d}.{suffix}"

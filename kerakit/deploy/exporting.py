@@ -97,11 +97,7 @@ def export(
     """
     from kerakit.engine.builder import inference_model
 
-    for name, value, allowed in (("format", format, FORMATS),
-                                 ("quantize", quantize, QUANTIZATIONS)):
-        if value not in allowed:
-            raise ExportError(f"Invalid {name}. Expected one of: {', '.join(allowed)}. "
-                              f"Received: {name}={value!r}")
+    _check_options(format, quantize, int8_io)
     target = Path(path)
     _check_target(target, format, force)
     model, info = _source(source)
@@ -114,6 +110,20 @@ def export(
     with hold_lock(target, "export target"):
         _check_target(target, format, force)  # again: the target may have changed meanwhile
         return WRITERS[format](inference, target, manifest, job)
+
+
+def _check_options(format: str, quantize: str, int8_io: bool) -> None:
+    for name, value, allowed in (("format", format, FORMATS),
+                                 ("quantize", quantize, QUANTIZATIONS)):
+        if value not in allowed:
+            raise ExportError(f"Invalid {name}. Expected one of: {', '.join(allowed)}. "
+                              f"Received: {name}={value!r}")
+    if quantize != "none" and format != "litert":
+        raise ExportError(f"Invalid quantization for {format}. Expected quantize='none' (only "
+                          f"LiteRT exports are quantized). Received: {quantize!r}")
+    if int8_io and quantize != "int8":
+        raise ExportError("Invalid int8_io. Expected it with quantize='int8'. Received: "
+                          f"quantize={quantize!r}")
 
 
 def _job(model: Any, info: dict[str, Any], manifest: dict[str, Any], sample: Any,

@@ -67,7 +67,7 @@ def export_runtime(format: str, model: Any, target: Path, manifest: dict[str, An
     Example:
         >>> export_runtime("litert", model, Path("exports/lite"), manifest, job)  # doctest: +SKIP
     """
-    _check_convertible(format, model, job)
+    _check_convertible(format, model, manifest, job)
     work = temp_dir_beside(target)
     archive = temp_dir_beside(target)
     try:
@@ -90,7 +90,8 @@ def export_runtime(format: str, model: Any, target: Path, manifest: dict[str, An
     return Export(target, format, manifest, verification["max_abs_diff"])
 
 
-def _check_convertible(format: str, model: Any, job: ExportJob) -> None:
+def _check_convertible(format: str, model: Any, manifest: dict[str, Any], job: ExportJob
+                       ) -> None:
     import importlib.util
 
     needed = ("tf2onnx", "onnx", "onnxruntime") if format == "onnx" else ("ai_edge_litert",)
@@ -99,20 +100,16 @@ def _check_convertible(format: str, model: Any, job: ExportJob) -> None:
         raise ExportError(f"{format} export needs {', '.join(missing)}. Expected the "
                           f"`{format}` extra: {_EXTRAS[format]}. Received: not installed")
     if isinstance(model.input, dict):
-        text = sorted(k for k, v in model.input.items() if str(v.dtype) == "string")
-        if text:
+        kinds = manifest.get("columns") or {}
+        looked_up = sorted({str(c) for c, kind in kinds.items() if kind == "categorical"}
+                           | {k for k, v in model.input.items() if str(v.dtype) == "string"})
+        if looked_up:
             raise ExportError(
-                f"Cannot export this table model to {format}: the columns {text} hold text, "
-                f"which the model looks up in vocabularies {format} cannot hold. Expected a "
-                "table of numeric columns. Export it as a SavedModel instead "
+                f"Cannot export this table model to {format}: the columns {looked_up} are "
+                f"categories, which the model looks up in vocabularies {format} cannot hold. "
+                "Expected a table of numeric columns. Export it as a SavedModel instead "
                 "(--format saved_model), which keeps the lookups in the model."
             )
-    if job.quantize != "none" and format != "litert":
-        raise ExportError(f"Invalid quantization for {format}. Expected quantize='none' (only "
-                          f"LiteRT exports are quantized). Received: {job.quantize!r}")
-    if job.int8_io and job.quantize != "int8":
-        raise ExportError("Invalid int8_io. Expected it with quantize='int8'. Received: "
-                          f"quantize={job.quantize!r}")
     if job.quantize == "int8" and job.calibration is None:
         raise ExportError(
             "Cannot calibrate an int8 export. Expected the run's training rows: its recorded "
@@ -165,10 +162,10 @@ def _calibration(rows: Any) -> Any:
         if isinstance(rows, dict):
             count = min(len(next(iter(rows.values()))), CALIBRATION_ROWS)
             for i in range(count):
-                yield {k: np.asarray(v[i:i + 1], dtype="float32") for k, v in rows.items()}
+                yield {k: np.asarray(v[i:i + 1]) for k, v in rows.items()}
         else:
             for i in range(min(len(rows), CALIBRATION_ROWS)):
-                yield [np.asarray(rows[i:i + 1], dtype="float32")]
+                yield [np.asarray(rows[i:i + 1])]
     return batches
 
 
@@ -184,7 +181,7 @@ def _verify(format: str, file: Path, model: Any, manifest: dict[str, Any], job: 
     tolerance = TOLERANCES.get(job.quantize if format == "litert" else "none")
     if tolerance is not None:
         report["tolerance"] = tolerance
-        if diff > tolerance:
+        if not diff <= tolerance:  # NaN fails too
             raise ExportError(f"Export verification failed: the {format} model differs from "
                               f"model.predict by {diff:.3g}. Expected at most {tolerance}.")
         return report
@@ -199,7 +196,7 @@ def _agreement(expected: np.ndarray, got: np.ndarray, manifest: dict[str, Any],
     agreement = measure(_labels(expected) if classifier else expected, got)
     report: dict[str, Any] = {"agreement": agreement, "min_agreement": MIN_AGREEMENT,
                               "metric": "accuracy" if classifier else "r2"}
-    if agreement < MIN_AGREEMENT:
+    if not agreement >= MIN_AGREEMENT:  # NaN fails too
         what = "predicted class agrees on" if classifier else "R² against the float model is"
         raise ExportError(f"Export verification failed: the {job.quantize} model's {what} "
                           f"{agreement:.4f} of {len(expected)} rows. Expected at least "
@@ -210,7 +207,7 @@ def _agreement(expected: np.ndarray, got: np.ndarray, manifest: dict[str, Any],
         float_metric, export_metric = measure(labels, expected), measure(labels, got)
         report.update(metric_float=float_metric, metric_export=export_metric,
                       metric_tolerance=METRIC_TOLERANCE)
-        if abs(float_metric - export_metric) > METRIC_TOLERANCE:
+        if not abs(float_metric - export_metric) <= METRIC_TOLERANCE:
             raise ExportError(
                 f"Export verification failed: the {job.quantize} model's test "
                 f"{report['metric']} is {export_metric:.4f}, the float model's "
@@ -231,8 +228,11 @@ def _accuracy(labels: np.ndarray, outputs: np.ndarray) -> float:
 
 
 def _r2(reference: np.ndarray, outputs: np.ndarray) -> float:
+    """R² of ``outputs`` against ``reference``; NaN (a failed check) for fewer than two rows."""
     from sklearn.metrics import r2_score
 
+    if len(outputs) < 2:
+        return float("nan")
     return float(r2_score(np.asarray(reference).reshape(len(outputs), -1),
                           np.asarray(outputs).reshape(len(outputs), -1)))
 

@@ -54,7 +54,7 @@ def predict_body(model: ServedModel, request: Any) -> dict[str, Any]:
         if not isinstance(rows, list) or not rows:
             raise DataError("Invalid `instances`. Expected a non-empty list. Received: "
                             f"{_kind(rows)}")
-        if len(names) > 1:
+        if _is_table(names):
             outputs = _run_table(model, signature, _table_rows(rows, names, "instances"))
         else:
             if all(isinstance(row, dict) for row in rows):
@@ -66,7 +66,7 @@ def predict_body(model: ServedModel, request: Any) -> dict[str, Any]:
         return {"predictions": [{k: _plain(outputs[k][i]) for k in keys}
                                 for i in range(len(rows))]}
     columns = request["inputs"]
-    if len(names) > 1:
+    if _is_table(names):
         if not isinstance(columns, dict):
             raise DataError("Invalid `inputs` for a table model. Expected an object of columns "
                             f"({', '.join(names)}). Received: {_kind(columns)}")
@@ -106,7 +106,7 @@ def classify_body(model: ServedModel, request: Any) -> dict[str, Any]:
             raise DataError(f"Invalid examples[{i}]: features in `context` must not appear in "
                             f"examples. Received: {sorted(set(example) & set(context))} in both")
         rows.append({**context, **example})
-    if len(names) > 1:
+    if _is_table(names):
         result = _run_table(model, signature, _table_rows(rows, names, "examples"))
     else:
         rows = [_named(row, names[0], f"examples[{i}]") for i, row in enumerate(rows)]
@@ -136,6 +136,11 @@ def _signature(model: ServedModel, name: Any, default: str = "serving_default"
     if not inputs:
         raise DataError(f"Invalid signature {name!r} of model {model.name!r}: it takes no inputs")
     return name, inputs
+
+
+def _is_table(names: list[str]) -> bool:
+    """Whether the signature takes named table columns (one column too), not one ``inputs``."""
+    return names != ["inputs"]
 
 
 def _table_rows(rows: list[Any], names: list[str], where: str) -> dict[str, list[Any]]:
