@@ -290,9 +290,12 @@ def test_the_batcher_gives_each_request_its_own_rows():
 
 def test_a_request_the_batched_call_refuses_fails_alone():
     seen: list[int] = []
+    rows: list[int] = []
     values = [4.0, 9.0, -1.0, 16.0]
-    results = run_together(Batcher(square_roots(seen, refused=-1.0), 8, 1.0), values)
+    results = run_together(Batcher(square_roots(seen, refused=-1.0), 8, 1.0, rows.append),
+                           values)
     assert seen == [1, 3, 1, 1, 1]  # the batch failed; each of its requests ran alone
+    assert rows == [1, 1, 1]  # the calls answered: the failed batch and call are not counted
     assert isinstance(results[2], ValueError) and "Invalid value -1.0" in str(results[2])
     for i in (0, 1, 3):
         np.testing.assert_array_equal(results[i]["y"], np.full((1, 2), np.sqrt(values[i])))

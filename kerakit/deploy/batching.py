@@ -297,8 +297,10 @@ class Batcher:
             request.future.set_result(part)
 
     def _observed(self, signature: str, arrays: Arrays, rows: int) -> Arrays:
+        # counted once answered: a batch that fails is counted as the calls it is rerun as
+        outputs = self._call(signature, arrays)
         self._observe(rows)
-        return self._call(signature, arrays)
+        return outputs
 
 
 def _split(outputs: Arrays, rows: list[int]) -> list[Arrays]:
