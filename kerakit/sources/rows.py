@@ -223,13 +223,5 @@ def _numbers(values: Any, dtype: str, column: str, path: str, first_row: int = 0
     # Integers beyond int64 are read as Python ints, which to_numeric rounds: check those.
     given = values.tolist() if values.dtype.kind == "O" else []
     exact = given and all(missing(v) or isinstance(v, (int, float)) for v in given)
-    try:
-        return checked_values(given if exact else numbers, dtype, f"input file {path!r}",
-                              column, allow_missing=True)
-    except DataError as exc:
-        if not first_row:
-            raise
-        # checked_values counts rows from the start of what it is given: a chunk's first row
-        shifted = re.sub(r" in row (\d+)$", lambda m: f" in row {first_row + int(m[1])}",
-                         str(exc))
-        raise DataError(shifted) from exc
+    return checked_values(given if exact else numbers, dtype, f"input file {path!r}", column,
+                          allow_missing=True, first_row=first_row)

@@ -87,7 +87,7 @@ def _as_float(value: Any) -> float:
 
 
 def checked_values(values: Any, dtype: Any, where: str = "input", column: str | None = None,
-                   allow_missing: bool = False) -> np.ndarray:
+                   allow_missing: bool = False, first_row: int = 0) -> np.ndarray:
     """``values`` cast to ``dtype``, once every value fits it.
 
     Refused: infinity; NaN unless ``allow_missing`` (a table's missing number,
@@ -110,6 +110,8 @@ def checked_values(values: Any, dtype: Any, where: str = "input", column: str | 
         column: The table column the values are, named in errors with the row;
             ``None`` for an array (errors give the index).
         allow_missing: Let NaN through, for a float dtype.
+        first_row: The row number of the first value in the whole table (a
+            chunk of a larger one), so that errors number rows as it does.
 
     Returns:
         The values as a NumPy array of ``dtype``.
@@ -132,7 +134,8 @@ def checked_values(values: Any, dtype: Any, where: str = "input", column: str | 
     shown = f"a value of magnitude {abs(value):.3g}" if magnitude else \
         _shown(_original(values, index, value))
     if column is not None or array.ndim == 1:
-        place = f"in row {index[0]}" if column is not None else f"at index {index[0]}"
+        place = f"in row {first_row + index[0]}" if column is not None \
+            else f"at index {index[0]}"
     else:
         place = f"at index {index}"
     raise DataError(f"Invalid {where}: expected {expected.format(noun=noun)}. "
