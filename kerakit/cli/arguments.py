@@ -75,6 +75,26 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def wait_seconds(text: str) -> float:
+    """An argparse ``type`` for a finite number of seconds, 0 or more.
+
+    Example:
+        >>> wait_seconds("0.002")
+        0.002
+
+    Raises:
+        argparse.ArgumentTypeError: naming the value received.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"Invalid value. Expected a finite number of seconds, 0 or more. Received: {text!r}")
+    return value
+
+
 POSITIVE = int_at_least(1)
 NON_NEGATIVE = int_at_least(0)
 FOLDS = int_at_least(2)  # cross-validation needs two folds at least

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kerakit.cli.arguments import POSITIVE, port_number, positive_seconds
+from kerakit.cli.arguments import POSITIVE, port_number, positive_seconds, wait_seconds
 from kerakit.deploy.batching import DEFAULT_BATCH_TIMEOUT, DEFAULT_MAX_BATCH
 from kerakit.errors import UsageError
 
@@ -31,26 +31,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    metavar="SECONDS", help="how long a batch may wait for requests already on "
                    f"their way (default: {DEFAULT_BATCH_TIMEOUT})")
     p.set_defaults(handler=run_serve)
-
-
-def wait_seconds(text: str) -> float:
-    """An argparse ``type`` for a finite number of seconds, 0 or more.
-
-    Example:
-        >>> wait_seconds("0.002")
-        0.002
-
-    Raises:
-        argparse.ArgumentTypeError: naming the value received.
-    """
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(
-            f"Invalid value. Expected a finite number of seconds, 0 or more. Received: {text!r}")
-    return value
 
 
 def model_sources(args: argparse.Namespace) -> dict[str, str]:

@@ -36,9 +36,8 @@ import numpy as np
 
 from kerakit.deploy.batch_input import TableChunks
 from kerakit.deploy.export_files import MANIFEST, check_hashes
-from kerakit.deploy.predict import check_class_names, check_outputs, export_directory
-from kerakit.deploy.runtimes import RUNTIME_FILES
-from kerakit.errors import DataError, ExportError, UsageError
+from kerakit.deploy.predict import check_class_names, check_outputs, export_directory, open_export
+from kerakit.errors import DataError, UsageError
 from kerakit.fileops import atomic_path, commit_file, remove_stale_temps, write_atomic
 from kerakit.runs.locks import hold_lock
 from kerakit.sources.formats import is_table_path
@@ -166,7 +165,7 @@ def predict_stream(export_dir: str | Path, input: str | Path, out: str | Path, *
                 "chunk_rows": chunk_rows, "id": id_column, "output": target.suffix.lower()}
     with hold_lock(target, "prediction output"):
         work = _work_dir(target, identity, restart)
-        run = _model(directory, manifest)  # a missing runtime: the parts stay for later
+        run = open_export(directory, manifest)  # a missing runtime: the parts stay for later
         done = _Progress(source.total, progress)  # rows/s from here: the model is loaded
         try:
             parts, skipped = _write_parts(source, run, manifest, work, chunk_rows, done)
@@ -245,27 +244,6 @@ def _work_dir(target: Path, identity: dict[str, Any], restart: bool) -> Path:
     work.mkdir(parents=True)
     write_atomic(state, json.dumps({**identity, "parts_done": 0, "rows_done": 0}, indent=1))
     return work
-
-
-def _model(directory: Path, manifest: Mapping[str, Any]) -> Callable[[Any], np.ndarray]:
-    """The export loaded once: named columns in, outputs out, with its own runtime."""
-    format = manifest.get("format")
-    if format in RUNTIME_FILES:
-        from kerakit.deploy.runtimes import open_runtime
-
-        try:
-            return open_runtime(format, directory / RUNTIME_FILES[format][0])
-        except ImportError as exc:
-            raise ExportError(f"Cannot run the {format} export {str(directory)!r}. Expected "
-                              f"{RUNTIME_FILES[format][1]} installed. Received: {exc}") from exc
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(directory))  # held: `serve` alone loses its variables
-
-    def run(x: Mapping[str, np.ndarray]) -> np.ndarray:
-        return loaded.serve({k: tf.constant(v) for k, v in x.items()})["outputs"].numpy()
-
-    return run
 
 
 def _write_parts(source: TableChunks, run: Callable[[Any], np.ndarray],

@@ -25,7 +25,7 @@ from kerakit.errors import ExportError
 from kerakit.fileops import exchange_or_move, temp_dir_beside
 
 __all__ = ["TOLERANCE", "export_keras", "export_saved_model", "model_input", "plain_env",
-           "save_sample", "write_archive"]
+           "run_verifier", "save_sample", "write_archive"]
 
 TOLERANCE = 1e-5
 VERIFY_SCRIPT = r"""
@@ -111,35 +111,11 @@ def write_archive(model: Any, manifest: dict[str, Any], directory: Path) -> None
 
 def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray,
                         target: Path) -> float:
-    """Reload in a separate process without kerakit; compare, and check determinism.
-
-    The exchange files live in a temporary directory beside ``target``, like
-    the export's own, so a killed export leaves nothing in the system temp
-    directory and the next export to ``target`` cleans them up.
-    """
-    tmp = temp_dir_beside(target)
-    try:
-        sample_file = save_sample(sample, tmp)
-        out = tmp / "y.npz"
-        result = subprocess.run(
-            [sys.executable, "-c", VERIFY_SCRIPT, str(path), str(sample_file), str(out)],
-            capture_output=True, text=True, env=plain_env(),
-        )
-        if result.returncode != 0:
-            raise ExportError(f"Export verification failed: the SavedModel did not reload in a "
-                              f"separate process: {result.stderr.strip()[-1500:]}")
-        report = json.loads(result.stdout.strip().splitlines()[-1])
-        if report["kerakit_imported"]:
-            raise ExportError("Export verification failed: the reload imported kerakit.")
-        with np.load(out) as got:
-            first, again = got["outputs"], got["again_outputs"]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if not np.array_equal(first, again):
-        raise ExportError(
-            "Export verification failed: two calls on the same input differ (max "
-            f"{float(np.abs(first - again).max()):.3g}). Is a random layer still in the graph?"
-        )
+    """Reload in a separate process without kerakit (:func:`run_verifier`), and compare."""
+    first, report = run_verifier([sys.executable, "-c", VERIFY_SCRIPT, str(path)], sample,
+                                 target, "the SavedModel")
+    if report["kerakit_imported"]:
+        raise ExportError("Export verification failed: the reload imported kerakit.")
     diff = float(np.abs(first - expected).max())
     if diff > TOLERANCE:
         raise ExportError(
@@ -147,6 +123,48 @@ def _verify_saved_model(path: Path, sample: np.ndarray, expected: np.ndarray,
             f"model.predict by {diff:.3g}. Expected at most {TOLERANCE}."
         )
     return diff
+
+
+def run_verifier(command: list[str], sample: Any, target: Path, what: str
+                 ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Run ``command SAMPLE OUT`` in a fresh process: its outputs, twice the same, and report.
+
+    The command reads the sample (:func:`save_sample`), runs the export on it
+    twice, saves ``outputs`` and ``again_outputs`` to ``OUT`` (``.npz``) and
+    prints a JSON report as its last line. The exchange files live in a
+    temporary directory beside ``target``, like the export's own, so a killed
+    export leaves nothing in the system temp directory and the next export to
+    ``target`` cleans them up.
+
+    Example:
+        >>> first, report = run_verifier(command, x, Path("exports/e"), "it")  # doctest: +SKIP
+
+    Returns:
+        The first run's outputs and the printed report.
+
+    Raises:
+        ExportError: when the process fails, or its two runs differ.
+    """
+    tmp = temp_dir_beside(target)
+    try:
+        sample_file = save_sample(sample, tmp)
+        out = tmp / "y.npz"
+        result = subprocess.run([*command, str(sample_file), str(out)],
+                                capture_output=True, text=True, env=plain_env())
+        if result.returncode != 0:
+            raise ExportError(f"Export verification failed: {what} did not run in a separate "
+                              f"process: {result.stderr.strip()[-1500:]}")
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        with np.load(out) as got:
+            first, again = got["outputs"], got["again_outputs"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not np.array_equal(first, again):
+        raise ExportError(
+            f"Export verification failed: two runs of {what} on the same input differ (max "
+            f"{float(np.abs(first - again).max()):.3g}). Is a random layer still in the graph?"
+        )
+    return first, report
 
 
 def save_sample(sample: Any, directory: Path) -> Path:

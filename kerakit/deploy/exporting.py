@@ -27,6 +27,7 @@ from kerakit.deploy.export_files import (
 )
 from kerakit.deploy.export_formats import export_keras, export_saved_model
 from kerakit.deploy.export_job import QUANTIZATIONS, ExportJob, held_out
+from kerakit.deploy.runtimes import RUNTIME_FILES, RUNTIME_SUFFIXES
 from kerakit.errors import ExportError, KerakitError
 from kerakit.runs.locks import hold_lock
 from kerakit.runs.marker import check_replaceable, describe
@@ -34,7 +35,6 @@ from kerakit.runs.rundir import RUN_LAYOUT
 
 # Export, MANIFEST and the hash checks keep their old home here too.
 __all__ = ["FORMATS", "MANIFEST", "Export", "check_hashes", "export", "file_hashes"]
-
 
 
 def _runtime_writer(format: str) -> Any:
@@ -54,6 +54,8 @@ WRITERS = {
     "litert": _runtime_writer("litert"),
 }
 FORMATS = tuple(WRITERS)
+
+
 def export(
     source: Any,
     path: str | Path,
@@ -129,19 +131,16 @@ def _check_options(format: str, quantize: str, int8_io: bool) -> None:
 def _job(model: Any, info: dict[str, Any], manifest: dict[str, Any], sample: Any,
          data: Any, format: str) -> ExportJob:
     """The rows to check with: the run's test rows for ONNX and LiteRT, else a small sample."""
-    rows = held_out(info, data, model) if format in ("onnx", "litert") or data is not None \
-        else None
-    run_dir = info.get("run_dir")
-    if sample is not None:
-        return ExportJob(_typed(sample, manifest), run_dir=run_dir,
-                         calibration=_typed(rows.x_train, manifest) if rows else None,
-                         task=manifest.get("task") or (rows.task if rows else None))
-    if rows is None:
-        return ExportJob(_typed(_sample(model, info), manifest), run_dir=run_dir,
-                         task=manifest.get("task"))
-    return ExportJob(_typed(rows.x_test, manifest), labels=rows.y_test,
-                     calibration=_typed(rows.x_train, manifest), run_dir=run_dir,
-                     task=manifest.get("task") or rows.task)
+    rows = held_out(info, data, model) if format in RUNTIME_FILES or data is not None else None
+    if sample is None:  # the run's test rows, with their labels, else made-up rows
+        sample = rows.x_test if rows else _sample(model, info)
+        labels = rows.y_test if rows else None
+    else:
+        labels = None
+    return ExportJob(_typed(sample, manifest), labels=labels,
+                     calibration=_typed(rows.x_train, manifest) if rows else None,
+                     run_dir=info.get("run_dir"),
+                     task=manifest.get("task") or (rows.task if rows else None))
 
 
 def _typed(x: Any, manifest: dict[str, Any]) -> Any:
@@ -208,7 +207,7 @@ def _check_target(target: Path, format: str, force: bool) -> None:
             "file"
         )
     if format != "keras":
-        if target.suffix in (".onnx", ".tflite", ".keras"):
+        if target.suffix in {".keras", *RUNTIME_SUFFIXES}:
             raise ExportError(
                 f"Invalid export path {str(target)!r}. Expected a directory for format "
                 f"{format!r}: the model file goes inside it, beside its manifest and model "

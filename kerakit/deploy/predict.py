@@ -10,13 +10,14 @@ import csv
 import io
 import json
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kerakit.deploy.exporting import check_hashes
-from kerakit.deploy.runtimes import RUNTIME_FILES
+from kerakit.deploy.runtimes import RUNTIME_FILES, RUNTIME_SUFFIXES, open_runtime
 from kerakit.errors import DataError, ExportError
 from kerakit.sources.formats import IMAGE_SUFFIXES
 from kerakit.sources.values import checked_values
@@ -150,29 +151,46 @@ def export_directory(path: str | Path) -> Path:
         PosixPath('exports/lite')
     """
     path = Path(path)
-    if path.suffix in {Path(file).suffix for file, _ in RUNTIME_FILES.values()}:
+    if path.suffix in RUNTIME_SUFFIXES:
         return path.parent
     return path
 
 
-def _serve(export_dir: Path, manifest: dict[str, Any], x: Any) -> dict[str, Any]:
-    """Run the export with its own runtime: TensorFlow, ONNX Runtime or LiteRT."""
+def open_export(directory: Path, manifest: Mapping[str, Any]) -> Callable[[Any], np.ndarray]:
+    """The export loaded once, with its own runtime: TensorFlow, ONNX Runtime or LiteRT.
+
+    Example:
+        >>> run = open_export(folder, check_hashes(folder))  # doctest: +SKIP
+        >>> run(x).shape  # doctest: +SKIP
+        (16, 10)
+
+    Returns:
+        ``run(x) -> outputs``, for an array or a dict of named columns.
+
+    Raises:
+        ExportError: when the export's runtime is not installed.
+    """
     format = manifest.get("format")
     if format in RUNTIME_FILES:
-        from kerakit.deploy.runtimes import open_runtime
-
-        file = export_dir / RUNTIME_FILES[format][0]
         try:
-            outputs = open_runtime(format, file)(x)
+            return open_runtime(format, directory / RUNTIME_FILES[format][0])
         except ImportError as exc:
-            raise ExportError(f"Cannot run the {format} export {str(export_dir)!r}. Expected "
+            raise ExportError(f"Cannot run the {format} export {str(directory)!r}. Expected "
                               f"{RUNTIME_FILES[format][1]} installed. Received: {exc}") from exc
-    else:
-        import tensorflow as tf
+    import tensorflow as tf
 
-        loaded = tf.saved_model.load(str(export_dir))
+    loaded = tf.saved_model.load(str(directory))  # held: `serve` alone loses its variables
+
+    def run(x: Any) -> np.ndarray:
         x = {k: tf.constant(v) for k, v in x.items()} if isinstance(x, dict) else tf.constant(x)
-        outputs = loaded.serve(x)["outputs"].numpy()
+        return loaded.serve(x)["outputs"].numpy()
+
+    return run
+
+
+def _serve(export_dir: Path, manifest: dict[str, Any], x: Any) -> dict[str, Any]:
+    """Run the export on ``x`` and check its outputs."""
+    outputs = open_export(export_dir, manifest)(x)
     check_outputs({"outputs": outputs}, "input")
     return {"outputs": outputs, "class_names": manifest.get("class_names")}
 

@@ -20,7 +20,6 @@ card) go in place.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from kerakit.deploy.export_files import Export
-from kerakit.deploy.export_formats import model_input, plain_env, save_sample, write_archive
+from kerakit.deploy.export_formats import model_input, plain_env, run_verifier, write_archive
 from kerakit.deploy.export_job import CALIBRATION_ROWS, ExportJob, seal
 from kerakit.deploy.runtimes import RUNTIME_FILES
 from kerakit.errors import ExportError
@@ -241,26 +240,9 @@ def _run_fresh(format: str, file: Path, sample: Any, target: Path) -> np.ndarray
     """The file's outputs on ``sample`` from a process that imports only its runtime."""
     from kerakit.deploy import runtimes
 
-    tmp = temp_dir_beside(target)
-    try:
-        sample_file = save_sample(sample, tmp)
-        out = tmp / "y.npz"
-        result = subprocess.run(
-            [sys.executable, runtimes.__file__, format, str(file), str(sample_file), str(out)],
-            capture_output=True, text=True, env=plain_env(),
-        )
-        if result.returncode != 0:
-            raise ExportError(f"Export verification failed: the {format} model did not run in "
-                              f"a separate process: {result.stderr.strip()[-1500:]}")
-        imported = json.loads(result.stdout.strip().splitlines()[-1])["imported"]
-        if imported:
-            raise ExportError(f"Export verification failed: running the {format} model "
-                              f"imported {imported}. Expected its runtime only.")
-        with np.load(out) as got:
-            first, again = got["outputs"], got["again_outputs"]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if not np.array_equal(first, again):
-        raise ExportError(f"Export verification failed: two runs of the {format} model on the "
-                          "same input differ. Is a random layer still in the graph?")
+    first, report = run_verifier([sys.executable, runtimes.__file__, format, str(file)],
+                                 sample, target, f"the {format} model")
+    if report["imported"]:
+        raise ExportError(f"Export verification failed: running the {format} model "
+                          f"imported {report['imported']}. Expected its runtime only.")
     return first

@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RUNTIME_FILES", "open_runtime"]
+__all__ = ["RUNTIME_FILES", "RUNTIME_SUFFIXES", "open_runtime"]
 
 #: export format -> (the model file in the export directory, the runtime's module)
 RUNTIME_FILES = {"onnx": ("model.onnx", "onnxruntime"),
                  "litert": ("model.tflite", "ai_edge_litert")}
+#: the model files' suffixes: a path ending in one names the export directory holding it
+RUNTIME_SUFFIXES = frozenset(Path(file).suffix for file, _ in RUNTIME_FILES.values())
 
 
 def open_runtime(format: str, path: str | Path) -> Callable[[Any], np.ndarray]:
